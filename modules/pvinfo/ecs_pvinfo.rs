@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reports which KVM paravirtual features this guest is offered, through debugfs.
+
+use core::{arch::x86_64::__cpuid, fmt};
+use kernel::{debugfs::Dir, prelude::*};
+
+module! {
+    type: PvInfo,
+    name: "ecs_pvinfo",
+    authors: ["eCS suite developers"],
+    description: "Report the KVM paravirtual features a guest sees",
+    license: "GPL",
+}
+
+/// `KVM_CPUID_SIGNATURE` as the kernel's `kvm_cpuid_base()` searches it: the
+/// hypervisor leaves may be moved up in 0x100 steps (Hyper-V emulation does).
+const HYPERVISOR_LEAVES: core::ops::Range<u32> = 0x4000_0000..0x4001_0000;
+const HYPERVISOR_LEAF_STRIDE: usize = 0x100;
+const KVM_SIGNATURE: &[u8; 12] = b"KVMKVMKVM\0\0\0";
+/// `KVM_CPUID_FEATURES`, relative to the base leaf.
+const FEATURES_OFFSET: u32 = 1;
+/// CPUID.1:ECX bit 31, set by every hypervisor that admits to being one.
+const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
+
+/// Bit numbers of `KVM_CPUID_FEATURES` EAX, from
+/// arch/x86/include/uapi/asm/kvm_para.h.
+const KVM_FEATURES: &[(u32, &str)] = &[
+    (0, "CLOCKSOURCE"),
+    (1, "NOP_IO_DELAY"),
+    (2, "MMU_OP"),
+    (3, "CLOCKSOURCE2"),
+    (4, "ASYNC_PF"),
+    (5, "STEAL_TIME"),
+    (6, "PV_EOI"),
+    (7, "PV_UNHALT"),
+    (9, "PV_TLB_FLUSH"),
+    (10, "ASYNC_PF_VMEXIT"),
+    (11, "PV_SEND_IPI"),
+    (12, "POLL_CONTROL"),
+    (13, "PV_SCHED_YIELD"),
+    (14, "ASYNC_PF_INT"),
+    (15, "MSI_EXT_DEST_ID"),
+    (16, "HC_MAP_GPA_RANGE"),
+    (17, "MIGRATION_CONTROL"),
+    (24, "CLOCKSOURCE_STABLE_BIT"),
+];
+
+/// What CPUID says about the hypervisor, read once at load.
+struct PvReport {
+    /// Whether CPUID.1:ECX says a hypervisor is present at all.
+    hypervisor_bit: bool,
+    /// Signature at 0x4000_0000, whichever hypervisor it names.
+    first_signature: [u8; 12],
+    /// Base leaf of KVM's leaves, if KVM is found.
+    kvm_base: Option<u32>,
+    /// `KVM_CPUID_FEATURES` EAX (feature bits) and EDX (hints).
+    kvm_features: u32,
+    kvm_hints: u32,
+}
+
+fn signature_at(leaf: u32) -> [u8; 12] {
+    let r = __cpuid(leaf);
+    let mut sig = [0u8; 12];
+    sig[0..4].copy_from_slice(&r.ebx.to_le_bytes());
+    sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
+    sig[8..12].copy_from_slice(&r.edx.to_le_bytes());
+    sig
+}
+
+impl PvReport {
+    fn read() -> Self {
+        let hypervisor_bit = __cpuid(1).ecx & CPUID_1_ECX_HYPERVISOR != 0;
+        // Without the hypervisor bit the 0x4000_0000 range is not defined.
+        let (first_signature, kvm_base) = if hypervisor_bit {
+            let base = HYPERVISOR_LEAVES
+                .step_by(HYPERVISOR_LEAF_STRIDE)
+                .find(|&leaf| signature_at(leaf) == *KVM_SIGNATURE);
+            (signature_at(HYPERVISOR_LEAVES.start), base)
+        } else {
+            ([0; 12], None)
+        };
+        let (kvm_features, kvm_hints) = match kvm_base {
+            Some(base) => {
+                let r = __cpuid(base + FEATURES_OFFSET);
+                (r.eax, r.edx)
+            }
+            None => (0, 0),
+        };
+        Self {
+            hypervisor_bit,
+            first_signature,
+            kvm_base,
+            kvm_features,
+            kvm_hints,
+        }
+    }
+
+    fn has(&self, bit: u32) -> bool {
+        self.kvm_features & (1 << bit) != 0
+    }
+}
+
+/// Prints the signature's printable bytes, so "KVMKVMKVM\0\0\0" reads as KVMKVMKVM.
+struct Signature<'a>(&'a [u8; 12]);
+
+impl fmt::Display for Signature<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.iter().all(|&b| b == 0) {
+            return f.write_str("none");
+        }
+        for &b in self.0.iter().filter(|&&b| b != 0) {
+            let c = if b.is_ascii_graphic() { b as char } else { '?' };
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The debugfs `features` file: `key: value` lines, one per feature.
+fn show_report(report: &PvReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "hypervisor_bit: {}", u8::from(report.hypervisor_bit))?;
+    writeln!(f, "signature: {}", Signature(&report.first_signature))?;
+    match report.kvm_base {
+        Some(base) => writeln!(f, "kvm_base: {base:#x}")?,
+        None => writeln!(f, "kvm_base: none")?,
+    }
+    writeln!(f, "kvm_features: {:#010x}", report.kvm_features)?;
+    writeln!(f, "kvm_hints: {:#010x}", report.kvm_hints)?;
+    for &(bit, name) in KVM_FEATURES {
+        writeln!(f, "KVM_FEATURE_{name}: {}", u8::from(report.has(bit)))?;
+    }
+    Ok(())
+}
+
+#[pin_data]
+struct PvInfo {
+    _dir: Dir,
+    #[pin]
+    _report: kernel::debugfs::File<PvReport>,
+}
+
+impl kernel::InPlaceModule for PvInfo {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let report = PvReport::read();
+        match report.kvm_base {
+            Some(base) => pr_info!(
+                "KVM at {base:#x}, features {:#010x}\n",
+                report.kvm_features
+            ),
+            None => pr_info!(
+                "no KVM paravirt interface (signature: {})\n",
+                Signature(&report.first_signature)
+            ),
+        }
+        let dir = Dir::new(c"ecs_pvinfo");
+        try_pin_init!(Self {
+            _report <- dir.read_callback_file(c"features", report, &show_report),
+            _dir: dir,
+        })
+    }
+}

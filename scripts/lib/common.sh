@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the host-side scripts: pins, cache layout, build key, toolchain.
+# Source it from bash; it defines functions and variables only.
+
+ECS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo ">>> $*" >&2; }
+
+# KERNEL_PIN is KEY=VALUE lines; read it without executing it.
+# ECS_KERNEL_PIN names another pin file (the selftest of setup.sh uses it).
+ECS_KERNEL_PIN=${ECS_KERNEL_PIN:-$ECS_REPO/KERNEL_PIN}
+pin() {
+	local v
+	v=$(sed -n "s/^$1=//p" "$ECS_KERNEL_PIN")
+	[ -n "$v" ] || die "$ECS_KERNEL_PIN has no $1"
+	printf '%s\n' "$v"
+}
+
+KERNEL_PACKAGE=$(pin KERNEL_PACKAGE)
+KERNEL_DEBIAN_VERSION=$(pin KERNEL_DEBIAN_VERSION)
+LLVM_VERSION=$(pin LLVM_VERSION)
+
+ECS_CACHE=${ECS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecs-suite}
+KERNEL_DEB="$ECS_CACHE/debs/${KERNEL_PACKAGE}_${KERNEL_DEBIAN_VERSION}_all.deb"
+PRISTINE_SRC="$ECS_CACHE/src/$KERNEL_DEBIAN_VERSION"
+
+# The kernel is built with LLVM (Rust wants it, and KASAN with Rust needs it).
+KMAKE_LLVM="LLVM=-$LLVM_VERSION"
+export PATH="$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-$LLVM_VERSION/lib}
+
+# Patch files of a series, in order, as paths.
+series_patches() {
+	local dir=$1 line
+	[ -f "$dir/series" ] || return 0
+	while IFS= read -r line; do
+		line=${line%%#*}
+		line=$(echo "$line" | tr -d '[:space:]')
+		[ -n "$line" ] || continue
+		[ -f "$dir/$line" ] || die "$dir/series names $line, which does not exist"
+		printf '%s\n' "$dir/$line"
+	done < "$dir/series"
+}
+
+all_patches() {
+	series_patches "$ECS_REPO/guest-patches"
+	series_patches "$ECS_REPO/host-patches"
+}
+
+# Config fragments of a scenario: the base, plus the scenario's own.
+config_fragments() {
+	local scenario=${1:-default}
+	printf '%s\n' "$ECS_REPO/scripts/kconfig/base.config"
+	if [ "$scenario" != default ]; then
+		[ -f "$ECS_REPO/scripts/kconfig/$scenario.config" ] ||
+			die "no config fragment scripts/kconfig/$scenario.config for scenario '$scenario'"
+		printf '%s\n' "$ECS_REPO/scripts/kconfig/$scenario.config"
+	fi
+}
+
+toolchain_id() {
+	"clang-$LLVM_VERSION" --version 2>/dev/null | head -1
+	rustc --version 2>/dev/null
+	bindgen --version 2>/dev/null
+}
+
+# The build key: everything that changes the kernel image.
+kernel_key() {
+	local scenario=${1:-default}
+	{
+		echo "$KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
+		echo "scenario $scenario"
+		local f
+		for f in $(all_patches) $(config_fragments "$scenario"); do
+			echo "== ${f#"$ECS_REPO"/}"
+			cat "$f"
+		done
+		toolchain_id
+	} | sha256sum | cut -c1-16
+}
+
+kernel_dir() {
+	echo "$ECS_CACHE/kernels/$KERNEL_DEBIAN_VERSION-${1:-default}-$(kernel_key "${1:-default}")"
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Pack the test VMs' initramfs (newc cpio, uncompressed: TCG unpacks it
+# faster than it could decompress it).
+#
+#   mkinitramfs.sh guest KDIR OUT
+#       busybox, /init, the kernel's modules, our modules and tests/.
+#   mkinitramfs.sh host KDIR GUEST_CPIO OUT
+#       all of the guest's, plus what an L1 KVM host needs to start L2
+#       guests: qemu-system-x86_64 with its libraries and firmware, the
+#       kernel image and the guest initramfs (as /ecs/bzImage and
+#       /ecs/guest.cpio).
+#
+# KDIR is a directory made by build-kernel.sh (with build/ and modroot/);
+# our modules are taken from $ECS_MODULES_DIR (default: none).
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+kind=${1:-}
+case $kind in
+guest) [ $# = 3 ] || die "usage: $0 guest KDIR OUT"; kdir=$2; out=$3 ;;
+host) [ $# = 4 ] || die "usage: $0 host KDIR GUEST_CPIO OUT"; kdir=$2; guest_cpio=$3; out=$4 ;;
+*) die "usage: $0 guest|host ..." ;;
+esac
+[ -f "$kdir/.complete" ] || die "$kdir is not a finished kernel build"
+
+root=$(mktemp -d "${TMPDIR:-/tmp}/ecs-initramfs.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,lib,ecs/modules}
+
+busybox=$(command -v busybox) || die "busybox not found: run scripts/setup.sh"
+file -L "$busybox" | grep -q 'statically linked' || die "$busybox is not static (install busybox-static)"
+cp "$busybox" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+install -m 755 "$ECS_REPO/scripts/initramfs/init" "$root/init"
+cp -a "$kdir/modroot/lib/modules" "$root/lib/"
+if [ -n "${ECS_MODULES_DIR:-}" ]; then
+	find "$ECS_MODULES_DIR" -name '*.ko' -exec cp {} "$root/ecs/modules/" \;
+fi
+mkdir -p "$root/ecs/scripts"
+cp -a "$ECS_REPO/tests" "$root/ecs/tests"
+cp "$ECS_REPO/scripts/vm" "$root/ecs/scripts/vm"
+git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
+
+if [ "$kind" = host ]; then
+	qemu=$(command -v qemu-system-x86_64) || die "qemu-system-x86_64 not found: run scripts/setup.sh"
+	cp "$qemu" "$root/usr/bin/"
+	# Every library qemu links, and the dynamic loader, at their own paths.
+	ldd "$qemu" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+	mkdir -p "$root/usr/share/qemu"
+	for fw in bios-256k.bin kvmvapic.bin linuxboot.bin linuxboot_dma.bin; do
+		src=$(find /usr/share/qemu /usr/share/seabios -name "$fw" 2>/dev/null | head -1)
+		[ -n "$src" ] || die "QEMU firmware $fw not found"
+		cp -L "$src" "$root/usr/share/qemu/$fw"
+	done
+	cp "$kdir/build/arch/x86/boot/bzImage" "$root/ecs/bzImage"
+	cp "$guest_cpio" "$root/ecs/guest.cpio"
+fi
+
+mkdir -p "$(dirname "$out")"
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "$out: $(du -h "$out" | cut -f1)" >&2

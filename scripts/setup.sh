@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Prepare a fresh Debian bookworm machine (as root) to build and test the
+# suite. Safe to rerun: every step checks before it acts.
+#
+#  - apt sources: bookworm-backports, trixie, trixie-backports; trixie is
+#    pinned at priority 100 so nothing of bookworm's base (libc6 above all)
+#    is ever upgraded from it;
+#  - packages: kernel build tools, LLVM/clang/lld/libclang of one version,
+#    busybox-static, QEMU 10 from bookworm-backports, matplotlib;
+#  - Rust: rust-src for the machine's rustup toolchain, bindgen-cli;
+#  - the pinned kernel source (KERNEL_PIN), unpacked into the cache.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs packages)"
+grep -q '^VERSION_CODENAME=bookworm' /etc/os-release ||
+	die "this setup is for Debian bookworm; /etc/os-release says: $(grep PRETTY_NAME /etc/os-release)"
+
+KERNEL_SUITE=$(pin KERNEL_SUITE)
+KERNEL_DEB_SHA256=$(pin KERNEL_DEB_SHA256)
+BINDGEN_VERSION=$(pin BINDGEN_VERSION)
+QEMU_SUITE=$(pin QEMU_SUITE)
+export DEBIAN_FRONTEND=noninteractive
+
+sources=/etc/apt/sources.list.d/ecs-suite.sources
+prefs=/etc/apt/preferences.d/ecs-suite-trixie
+want_sources="Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports trixie trixie-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+want_prefs="# Only what we ask for by name comes from trixie; the base stays bookworm.
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+
+Package: *
+Pin: release n=trixie-backports
+Pin-Priority: 100"
+update=0
+if [ "$(cat $sources 2>/dev/null)" != "$want_sources" ]; then
+	echo "$want_sources" > $sources
+	update=1
+fi
+if [ "$(cat $prefs 2>/dev/null)" != "$want_prefs" ]; then
+	echo "$want_prefs" > $prefs
+	update=1
+fi
+stamp=/var/lib/apt/periodic/ecs-suite-update
+if [ $update = 1 ] || [ ! -f $stamp ] || [ -n "$(find $stamp -mmin +360)" ]; then
+	log "apt-get update"
+	apt-get update -q
+	mkdir -p "$(dirname $stamp)"
+	touch $stamp
+fi
+
+libc_before=$(dpkg-query -W -f '${Version}' libc6)
+packages=(
+	build-essential flex bison bc libelf-dev libssl-dev cpio kmod file
+	xz-utils zstd rsync busybox-static python3-matplotlib
+	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION" "libclang-$LLVM_VERSION-dev"
+)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing ${missing[*]}"
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ! qemu-system-x86_64 --version 2>/dev/null | grep -q 'version 10\.'; then
+	log "installing QEMU 10 from $QEMU_SUITE"
+	apt-get install -y -q --no-install-recommends -t "$QEMU_SUITE" qemu-system-x86
+fi
+qemu-system-x86_64 --version | grep -q 'version 10\.' ||
+	die "QEMU 10 is required, have: $(qemu-system-x86_64 --version | head -1)"
+[ "$(dpkg-query -W -f '${Version}' libc6)" = "$libc_before" ] ||
+	die "libc6 changed from $libc_before: the trixie pin failed; fix /etc/apt/preferences.d"
+
+# Rust: the machine's rustup toolchain plus rust-src and bindgen.
+command -v rustup >/dev/null || die "rustup not found: this setup uses the machine's rustup toolchain"
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+if [ "$(bindgen --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
+	log "installing bindgen-cli $BINDGEN_VERSION"
+	cargo install --locked --version "$BINDGEN_VERSION" bindgen-cli
+fi
+
+# The pinned kernel source. apt-get download fetches the package alone, so
+# none of trixie's dependencies are installed.
+if [ ! -f "$PRISTINE_SRC/.complete" ]; then
+	served=$(apt-cache madison "$KERNEL_PACKAGE" | awk -F'|' -v s="$KERNEL_SUITE" \
+		'$3 ~ s"/" {gsub(/ /, "", $2); print $2}' | head -1)
+	if [ "$served" != "$KERNEL_DEBIAN_VERSION" ]; then
+		die "KERNEL_PIN wants $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION but $KERNEL_SUITE serves ${served:-no version at all}.
+       Re-pin deliberately: set KERNEL_DEBIAN_VERSION and KERNEL_DEB_SHA256 in KERNEL_PIN,
+       then rebase guest-patches/ and host-patches/ onto the new tree."
+	fi
+	mkdir -p "$(dirname "$KERNEL_DEB")"
+	if [ ! -f "$KERNEL_DEB" ]; then
+		log "downloading $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
+		tmp=$(mktemp -d)
+		chmod 755 "$tmp"
+		(cd "$tmp" && apt-get download -q "$KERNEL_PACKAGE=$KERNEL_DEBIAN_VERSION")
+		mv "$tmp"/*.deb "$KERNEL_DEB"
+		rmdir "$tmp"
+	fi
+	echo "$KERNEL_DEB_SHA256  $KERNEL_DEB" | sha256sum -c --quiet ||
+		die "$KERNEL_DEB does not match KERNEL_DEB_SHA256 in KERNEL_PIN"
+	log "unpacking the kernel source into $PRISTINE_SRC"
+	rm -rf "$PRISTINE_SRC.tmp"
+	mkdir -p "$PRISTINE_SRC.tmp"
+	dpkg-deb --fsys-tarfile "$KERNEL_DEB" |
+		tar -xO "./usr/src/$KERNEL_PACKAGE.tar.xz" |
+		tar -xJ -C "$PRISTINE_SRC.tmp" --strip-components=1
+	rm -rf "$PRISTINE_SRC"
+	mv "$PRISTINE_SRC.tmp" "$PRISTINE_SRC"
+	touch "$PRISTINE_SRC/.complete"
+fi
+log "setup done: $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION, $(qemu-system-x86_64 --version | head -1), $(rustc --version), $(bindgen --version)"

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-2.0
+# KTAP output for the shell selftests (busybox ash and bash alike), with
+# kselftest exit codes: 0 pass, 1 fail, 4 skip.
+#
+#   . /ecs/tests/lib/ktap.sh
+#   ktap_begin 3
+#   ktap_result "name" true-or-false-command...
+#   ktap_pass NAME / ktap_fail NAME [why] / ktap_skip NAME why
+#   ktap_end
+
+KTAP_PASS=0
+KTAP_FAIL=0
+KTAP_SKIP=0
+KTAP_NUM=0
+KTAP_PLANNED=0
+
+ktap_begin() {
+	KTAP_PLANNED=$1
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+ktap_info() {
+	echo "# $*"
+}
+
+ktap_pass() {
+	KTAP_NUM=$((KTAP_NUM + 1))
+	KTAP_PASS=$((KTAP_PASS + 1))
+	echo "ok $KTAP_NUM $1"
+}
+
+ktap_fail() {
+	KTAP_NUM=$((KTAP_NUM + 1))
+	KTAP_FAIL=$((KTAP_FAIL + 1))
+	[ -n "${2:-}" ] && echo "# $1: $2"
+	echo "not ok $KTAP_NUM $1"
+}
+
+ktap_skip() {
+	KTAP_NUM=$((KTAP_NUM + 1))
+	KTAP_SKIP=$((KTAP_SKIP + 1))
+	echo "ok $KTAP_NUM $1 # SKIP $2"
+}
+
+# ktap_check NAME COMMAND...: pass if COMMAND succeeds.
+ktap_check() {
+	_ktap_name=$1
+	shift
+	if "$@"; then ktap_pass "$_ktap_name"; else ktap_fail "$_ktap_name" "failed: $*"; fi
+}
+
+# The whole test cannot run here.
+ktap_skip_all() {
+	echo "TAP version 13"
+	echo "1..0 # SKIP $*"
+	exit 4
+}
+
+ktap_end() {
+	if [ "$KTAP_NUM" -ne "$KTAP_PLANNED" ]; then
+		echo "# planned $KTAP_PLANNED tests but ran $KTAP_NUM"
+		exit 1
+	fi
+	echo "# Totals: pass:$KTAP_PASS fail:$KTAP_FAIL xfail:0 xpass:0 skip:$KTAP_SKIP error:0"
+	[ "$KTAP_FAIL" -eq 0 ] || exit 1
+	[ "$KTAP_PASS" -gt 0 ] || exit 4
+	exit 0
+}
+
+# Kernel command-line value of ecs.NAME=VALUE, empty if absent.
+ecs_cmdline() {
+	tr ' ' '\n' < /proc/cmdline | sed -n "s/^ecs\.$1=//p" | tail -n 1
+}

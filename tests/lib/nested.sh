@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for tests that run in an L1 guest and start L2 guests under KVM.
+
+# Skip unless this L1 can be a KVM host; load kvm_amd.
+nested_prepare() {
+	grep -qw svm /proc/cpuinfo || ktap_skip_all "this L1 CPU has no svm: no nested KVM (Intel VMX is not emulated by TCG)"
+	[ -f /ecs/bzImage ] && [ -f /ecs/guest.cpio ] || ktap_skip_all "no L2 kernel or initramfs in this initramfs (boot the host image)"
+	[ -c /dev/kvm ] || modprobe kvm_amd 2>&1 | sed 's/^/# /'
+}
+
+# l2_vm NAME OUTDIR [vm options] -- COMMAND...: boot an L2 of our kernel;
+# its KTAP goes to OUTDIR.ktap, its console to OUTDIR/console.log.
+l2_vm() {
+	name=$1
+	outdir=$2
+	shift 2
+	vm --accel kvm --kernel /ecs/bzImage --initrd /ecs/guest.cpio --mem 256M \
+		--name "$name" --out "$outdir" --timeout "${ECS_L2_TIMEOUT:-400}" "$@" \
+		> "$outdir.ktap" 2> "$outdir.err"
+	l2_rc=$?
+	[ $l2_rc = 0 ] || sed 's/^/# /' "$outdir.err"
+	return $l2_rc
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: every test the suite has, as one nested KTAP stream.
+#   1. host-side Rust (cargo test in tests/host) and host-side script
+#      tests (tests/scripts)
+#   2. the guest selftests (tests/guest) in a TCG guest
+#   3. the nested selftests (tests/nested) in an L1 KVM host under TCG,
+#      which boots L2 guests of the same kernel
+# Results go to results/<time>-<commit>/ (git-ignored); the last lines are
+# the kselftest totals and "N passed, N failed, N skipped".
+#
+# Environment: ECS_KERNEL, ECS_GUEST_INITRD, ECS_HOST_INITRD (set by make),
+# ECS_CHECK_ONLY="cargo scripts guest nested" to run a subset.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+only=${ECS_CHECK_ONLY:-cargo scripts guest nested}
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$repo" status --porcelain 2>/dev/null | grep -q . && echo -dirty)
+results="$repo/results/check/$(date -u +%Y%m%dT%H%M%SZ)-$commit$dirty"
+mkdir -p "$results"
+echo "$commit$dirty" > "$results/COMMIT"
+ktap="$results/check.ktap"
+
+suites=()
+for s in cargo scripts guest nested; do
+	case " $only " in *" $s "*) suites+=("$s") ;; esac
+done
+
+emit() { echo "$*" | tee -a "$ktap"; }
+indent() { sed -u 's/^/    /' | tee -a "$ktap"; }
+
+# cargo's own lines become KTAP results.
+cargo_suite() {
+	local log="$results/cargo.log"
+	(cd "$repo/tests/host" && cargo test --color never 2>&1) > "$log"
+	local rc=$?
+	local n
+	n=$(grep -cE '^test .* \.\.\. ' "$log")
+	echo "TAP version 13"
+	echo "1..$n"
+	awk '/^test .* \.\.\. / {
+		i++; name=$2; res=$NF
+		if (res == "ok") print "ok " i " " name
+		else if (res == "ignored") print "ok " i " " name " # SKIP ignored"
+		else print "not ok " i " " name
+	}' "$log"
+	[ $rc = 0 ] || { echo "# cargo test failed (exit $rc):"; tail -n 20 "$log" | sed 's/^/# /'; }
+	return $rc
+}
+
+vm_suite() {
+	local name=$1 initrd=$2
+	shift 2
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		echo "1..0 # SKIP qemu-system-x86_64 is not installed (scripts/setup.sh)"
+		return 4
+	fi
+	if [ ! -f "${ECS_KERNEL:-}" ] || [ ! -f "$initrd" ]; then
+		echo "1..0 # SKIP no kernel or initramfs: run make (ECS_KERNEL=${ECS_KERNEL:-unset})"
+		return 4
+	fi
+	"$repo/scripts/vm" --initrd "$initrd" --name "$name" --out "$results/$name" "$@" 2> "$results/$name.err"
+	local rc=$?
+	if [ $rc != 0 ] && [ $rc != 4 ]; then
+		sed 's/^/# /' "$results/$name.err"
+	fi
+	return $rc
+}
+
+emit "TAP version 13"
+emit "1..${#suites[@]}"
+i=0
+for s in "${suites[@]}"; do
+	i=$((i + 1))
+	start=$(date +%s)
+	case $s in
+	cargo) cargo_suite | indent ;;
+	scripts) "$repo/tests/run-suite.sh" "$repo/tests/scripts" 300 | indent ;;
+	guest) vm_suite guest "${ECS_GUEST_INITRD:-}" --smp 2 --mem 1G --timeout 900 \
+		-- /ecs/tests/run-suite.sh /ecs/tests/guest 600 | indent ;;
+	nested) vm_suite nested "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 1800 \
+		-- /ecs/tests/run-suite.sh /ecs/tests/nested 900 | indent ;;
+	esac
+	rc=${PIPESTATUS[0]}
+	emit "# $s took $(($(date +%s) - start))s"
+	case $rc in
+	0) emit "ok $i $s" ;;
+	4) emit "ok $i $s # SKIP" ;;
+	*) emit "not ok $i $s # exit=$rc" ;;
+	esac
+done
+
+echo "# results in ${results#"$repo"/}"
+summary=$(cd "$repo/tests/host" && cargo run --quiet --bin ktap-summary -- "$ktap")
+rc=$?
+echo "$summary" | tee "$results/summary"
+exit $rc
