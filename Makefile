@@ -15,6 +15,7 @@ SCENARIO ?= default
 SHELL := /bin/bash
 LLVM_VERSION := $(shell sed -n 's/^LLVM_VERSION=//p' KERNEL_PIN)
 KERNEL_DIR := $(shell scripts/build-kernel.sh --scenario $(SCENARIO) --print-dir)
+KERNEL_STAMP := $(shell scripts/build-kernel.sh --scenario $(SCENARIO) --print-stamp)
 KDIR := $(KERNEL_DIR)/build
 MODULES_OUT := $(KERNEL_DIR)/ecs-modules
 IMAGES := $(KERNEL_DIR)/images
@@ -28,18 +29,18 @@ export ECS_KERNEL_DIR := $(KERNEL_DIR)
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
-TEST_FILES := $(shell find tests -type f -not -path 'tests/host/target/*')
+TEST_FILES := $(shell find tests -type f -not -path 'tests/host/*' -not -path 'tests/scripts/*')
 INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm $(TEST_FILES)
 
 .PHONY: all kernel modules images demo check lint clean-modules
 all: images
 
-kernel: $(KERNEL_DIR)/.complete
-$(KERNEL_DIR)/.complete:
+kernel: $(KERNEL_STAMP)
+$(KERNEL_STAMP):
 	scripts/build-kernel.sh --scenario $(SCENARIO)
 
 modules: $(MODULES_OUT)/.built
-$(MODULES_OUT)/.built: $(KERNEL_DIR)/.complete $(MODULE_SOURCES)
+$(MODULES_OUT)/.built: $(KERNEL_STAMP) $(MODULE_SOURCES)
 	mkdir -p $(MODULES_OUT)
 	$(KMAKE) modules
 	touch $@
@@ -47,7 +48,7 @@ $(MODULES_OUT)/.built: $(KERNEL_DIR)/.complete $(MODULE_SOURCES)
 images: $(ECS_GUEST_INITRD) $(ECS_HOST_INITRD)
 $(ECS_GUEST_INITRD): $(MODULES_OUT)/.built $(INITRAMFS_INPUTS)
 	ECS_MODULES_DIR=$(MODULES_OUT) scripts/mkinitramfs.sh guest $(KERNEL_DIR) $@
-$(ECS_HOST_INITRD): $(ECS_GUEST_INITRD) $(BZIMAGE)
+$(ECS_HOST_INITRD): $(ECS_GUEST_INITRD) $(KERNEL_STAMP)
 	ECS_MODULES_DIR=$(MODULES_OUT) scripts/mkinitramfs.sh host $(KERNEL_DIR) $(ECS_GUEST_INITRD) $@
 
 demo: images
@@ -56,10 +57,16 @@ demo: images
 check: images
 	tests/run-all.sh
 
-lint: $(KERNEL_DIR)/.complete
+lint: $(KERNEL_STAMP)
 	rustfmt --check --edition 2021 $(shell find modules -name '*.rs')
 	$(KMAKE) CLIPPY=1 KRUSTFLAGS="-Dwarnings" modules
 	touch $(MODULES_OUT)/.built
 
 clean-modules:
 	rm -rf $(MODULES_OUT)
+
+# Reliability of two L2 guests at once in the L1 host (README figures).
+CAMPAIGN_ARGS ?= --runs 20 --l1-smp 1
+campaign: images
+	scripts/nested-campaign.sh $(CAMPAIGN_ARGS)
+.PHONY: campaign

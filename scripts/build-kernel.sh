@@ -2,33 +2,35 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the pinned kernel with our patch series and config, outside the repo.
 #
-#   scripts/build-kernel.sh [--scenario NAME] [--print-dir]
+#   scripts/build-kernel.sh [--scenario NAME] [--print-dir | --print-stamp]
 #
-# The output lives in $ECS_CACHE/kernels/<version>-<scenario>-<key>/, where
-# <key> hashes the kernel version, both patch series, the config fragments
-# and the toolchain. A finished key is never rebuilt. A new key starts from
-# a copy of the previous build of the same scenario, so a patch or config
-# change recompiles only what it touches.
+# The tree lives in $ECS_CACHE/kernels/<version>-<scenario>/ (src/, build/,
+# modroot/). What it holds is named by the stamp built-<key>, where <key>
+# hashes the kernel version, both patch series, the config fragments and the
+# toolchain: a finished key is never rebuilt, and a new key rebuilds only
+# what its patches and config touch, because the tree stays where it is.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 scenario=default
-print_dir=0
+print=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--scenario) scenario=$2; shift 2 ;;
-	--print-dir) print_dir=1; shift ;;
+	--print-dir) print=dir; shift ;;
+	--print-stamp) print=stamp; shift ;;
 	*) die "unknown argument '$1' (see the header of $0)" ;;
 	esac
 done
 
 dir=$(kernel_dir "$scenario")
-if [ $print_dir = 1 ]; then
-	echo "$dir"
-	exit 0
-fi
-if [ -f "$dir/.complete" ]; then
-	log "kernel $(basename "$dir") is up to date"
+stamp=$(kernel_stamp "$scenario")
+case $print in
+dir) echo "$dir"; exit 0 ;;
+stamp) echo "$stamp"; exit 0 ;;
+esac
+if [ -f "$stamp" ]; then
+	log "kernel $(basename "$dir") is up to date ($(basename "$stamp"))"
 	exit 0
 fi
 
@@ -39,8 +41,10 @@ command -v bindgen >/dev/null || die "bindgen not found: run scripts/setup.sh fi
 mkdir -p "$ECS_CACHE/kernels"
 exec 9>"$ECS_CACHE/kernels/.lock"
 flock 9
-
-latest="$ECS_CACHE/kernels/latest-$KERNEL_DEBIAN_VERSION-$scenario"
+if [ -f "$stamp" ]; then
+	log "kernel $(basename "$dir") was built while we waited"
+	exit 0
+fi
 
 # Files a series touches, from the patches' headers.
 patched_files() {
@@ -50,39 +54,38 @@ patched_files() {
 	done | sort -u
 }
 
+mapfile -t patches < <(all_patches)
 if [ ! -d "$dir/src" ]; then
-	log "preparing source tree $(basename "$dir")"
+	log "creating source tree $dir/src"
 	rm -rf "$dir/src.tmp"
 	mkdir -p "$dir"
-	# Hard links are safe: patch(1) writes each file anew.
+	# Hard links are safe: patch(1) and the restore below write files anew.
 	cp -al "$PRISTINE_SRC" "$dir/src.tmp"
 	rm -f "$dir/src.tmp/.complete"
-	mapfile -t patches < <(all_patches)
-	for p in "${patches[@]}"; do
-		patch -d "$dir/src.tmp" -p1 -s --no-backup-if-mismatch -f < "$p" ||
-			die "patch ${p#"$ECS_REPO"/} does not apply to $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
-	done
-	patched_files "${patches[@]}" > "$dir/patched-files"
+	: > "$dir/applied-files"
 	mv "$dir/src.tmp" "$dir/src"
 fi
 
-if [ ! -d "$dir/build" ] && [ -d "$latest/build" ]; then
-	log "seeding the build from $(basename "$(readlink -f "$latest")")"
-	rm -rf "$dir/build.tmp"
-	cp -a "$latest/build" "$dir/build.tmp"
-	rm -f "$dir/build.tmp/.complete"
-	# A file patched before but not now has an old mtime in the new tree and
-	# would not be recompiled: give every file either series touches a fresh
-	# private copy.
-	sort -u "$latest/patched-files" "$dir/patched-files" | while read -r f; do
-		[ -f "$dir/src/$f" ] || continue
-		cp "$dir/src/$f" "$dir/src/$f.fresh"
-		mv "$dir/src/$f.fresh" "$dir/src/$f"
-	done
-	mv "$dir/build.tmp" "$dir/build"
-fi
-mkdir -p "$dir/build"
+# Take the tree back to pristine where the last series touched it, then
+# apply the current series. Restored and patched files get a fresh mtime,
+# so make recompiles exactly what depends on them.
+mapfile -t previous < "$dir/applied-files"
+patched_files "${patches[@]}" | sort -u - "$dir/applied-files" > "$dir/applied-files.new"
+mv "$dir/applied-files.new" "$dir/applied-files"
+for f in "${previous[@]}"; do
+	if [ -f "$PRISTINE_SRC/$f" ]; then
+		cp --remove-destination "$PRISTINE_SRC/$f" "$dir/src/$f"
+	else
+		rm -f "$dir/src/$f"
+	fi
+done
+for p in "${patches[@]}"; do
+	patch -d "$dir/src" -p1 -s --no-backup-if-mismatch -f < "$p" ||
+		die "patch ${p#"$ECS_REPO"/} does not apply to $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
+done
+patched_files "${patches[@]}" > "$dir/applied-files"
 
+mkdir -p "$dir/build"
 kmake() {
 	make -C "$dir/src" O="$dir/build" $KMAKE_LLVM -j"$(nproc)" "$@"
 }
@@ -106,12 +109,13 @@ done < "$dir/build/ecs.fragment"
 [ $missing = 0 ] || die "the config fragments do not hold on this tree (see above)"
 kmake -s rustavailable >/dev/null || die "the kernel does not accept this Rust toolchain (make rustavailable)"
 
-log "building $(basename "$dir") with $(nproc) jobs"
+log "building $(basename "$dir") ($(basename "$stamp")) with $(nproc) jobs"
+rm -f "$dir"/built-*
 start=$(date +%s)
 kmake bzImage modules
 rm -rf "$dir/modroot"
 kmake -s INSTALL_MOD_PATH="$dir/modroot" INSTALL_MOD_STRIP=1 modules_install
-echo "$(( $(date +%s) - start ))" > "$dir/build-seconds"
-touch "$dir/.complete"
-ln -sfn "$dir" "$latest"
-log "kernel built in $(cat "$dir/build-seconds") s: $dir/build/arch/x86/boot/bzImage"
+seconds=$(($(date +%s) - start))
+echo "$seconds" > "$dir/build-seconds"
+touch "$stamp"
+log "kernel built in $seconds s: $dir/build/arch/x86/boot/bzImage"

@@ -22,7 +22,7 @@ guest) [ $# = 3 ] || die "usage: $0 guest KDIR OUT"; kdir=$2; out=$3 ;;
 host) [ $# = 4 ] || die "usage: $0 host KDIR GUEST_CPIO OUT"; kdir=$2; guest_cpio=$3; out=$4 ;;
 *) die "usage: $0 guest|host ..." ;;
 esac
-[ -f "$kdir/.complete" ] || die "$kdir is not a finished kernel build"
+compgen -G "$kdir/built-*" >/dev/null || die "$kdir holds no finished kernel build"
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/ecs-initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
@@ -38,7 +38,8 @@ if [ -n "${ECS_MODULES_DIR:-}" ]; then
 	find "$ECS_MODULES_DIR" -name '*.ko' -exec cp {} "$root/ecs/modules/" \;
 fi
 mkdir -p "$root/ecs/scripts"
-cp -a "$ECS_REPO/tests" "$root/ecs/tests"
+# Only what runs inside a VM: not the host-side crates and their build output.
+rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
 cp "$ECS_REPO/scripts/vm" "$root/ecs/scripts/vm"
 git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
 

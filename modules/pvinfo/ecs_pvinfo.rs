@@ -117,6 +117,13 @@ impl fmt::Display for Signature<'_> {
     }
 }
 
+// `pr_info!` formats through the kernel's own `Display`.
+impl kernel::fmt::Display for Signature<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// The debugfs `features` file: `key: value` lines, one per feature.
 fn show_report(report: &PvReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "hypervisor_bit: {}", u8::from(report.hypervisor_bit))?;

@@ -80,6 +80,13 @@ kernel_key() {
 	} | sha256sum | cut -c1-16
 }
 
+# One build tree per kernel version and scenario, at a fixed path: kbuild
+# records absolute paths, so a tree that moved would be rebuilt from scratch.
 kernel_dir() {
-	echo "$ECS_CACHE/kernels/$KERNEL_DEBIAN_VERSION-${1:-default}-$(kernel_key "${1:-default}")"
+	echo "$ECS_CACHE/kernels/$KERNEL_DEBIAN_VERSION-${1:-default}"
+}
+
+# The stamp saying the tree holds a finished build of this exact key.
+kernel_stamp() {
+	echo "$(kernel_dir "${1:-default}")/built-$(kernel_key "${1:-default}")"
 }

@@ -11,7 +11,7 @@ report=/sys/kernel/debug/ecs_pvinfo/features
 
 field() { sed -n "s/^$1: //p" $report; }
 
-ktap_begin 7
+ktap_begin 8
 ktap_check load insmod $ko
 if [ ! -r $report ]; then
 	ktap_fail report-present "no $report"

@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Runs in an L1 guest: load kvm_amd, boot one L2 guest of the same kernel
 # under it, and run the guest selftests in L2. The L2's own KTAP is nested
-# under l2-selftests.
+# under l2-selftests; ecs.expect_kvm=1 makes its pvinfo test insist that
+# the L2 sees our KVM's paravirt interface.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
 nested_prepare
-ktap_begin 3
+ktap_begin 2
 ktap_check kvm-amd-loaded [ -c /dev/kvm ]
 ktap_info "kvm_amd: npt=$(cat /sys/module/kvm_amd/parameters/npt) nested=$(cat /sys/module/kvm_amd/parameters/nested)"
 
@@ -17,5 +18,4 @@ rc=$?
 sed 's/^/    /' "$out.ktap"
 ktap_check l2-selftests [ $rc = 0 ]
 ktap_info "L2 $(grep seconds= $out/status) (boot, selftests, power-off)"
-ktap_check l2-saw-kvm grep -q 'Hypervisor detected: KVM' "$out/console.log"
 ktap_end

@@ -163,38 +163,40 @@ pub fn parse(text: &str) -> Report {
 }
 
 impl Report {
+    /// Whether result `i` stands for a failure of its own: a failed leaf,
+    /// or a failed parent none of whose subtests failed.
+    fn is_own_failure(&self, i: usize) -> bool {
+        let r = &self.results[i];
+        if r.outcome != Outcome::Fail {
+            return false;
+        }
+        !r.has_subtests
+            || !self.results[..i]
+                .iter()
+                .rev()
+                .take_while(|c| c.depth > r.depth)
+                .any(|c| c.outcome == Outcome::Fail)
+    }
+
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for (i, r) in self.results.iter().enumerate() {
-            if !r.has_subtests {
-                match r.outcome {
-                    Outcome::Pass => t.pass += 1,
-                    Outcome::Fail => t.fail += 1,
-                    Outcome::Skip => t.skip += 1,
-                }
-                continue;
-            }
-            // A failed parent none of whose subtests failed: count it.
-            if r.outcome == Outcome::Fail {
-                let child_failed = self.results[..i]
-                    .iter()
-                    .rev()
-                    .take_while(|c| c.depth > r.depth)
-                    .any(|c| c.outcome == Outcome::Fail);
-                if !child_failed {
-                    t.fail += 1;
-                }
+            match r.outcome {
+                Outcome::Pass if !r.has_subtests => t.pass += 1,
+                Outcome::Skip if !r.has_subtests => t.skip += 1,
+                Outcome::Fail if self.is_own_failure(i) => t.fail += 1,
+                _ => {}
             }
         }
         t.fail += self.plan_mismatches.len() as u32;
         t
     }
 
-    /// Every failed leaf, with the names of its parents.
+    /// Every failure [`Report::totals`] counts, named with its parents.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (i, r) in self.results.iter().enumerate() {
-            if r.outcome != Outcome::Fail {
+            if !self.is_own_failure(i) {
                 continue;
             }
             let mut path = vec![r.name.clone()];
@@ -256,6 +258,7 @@ ok 3 plain
         // The runner failed the test (say, a timeout) after its subtests passed.
         let r = parse("1..1\n    1..1\n    ok 1 a\nnot ok 1 t # exit=124\n");
         assert_eq!(r.totals(), Totals { pass: 1, fail: 1, skip: 0 });
+        assert_eq!(r.failures(), vec!["t"]);
     }
 
     #[test]

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Reliability campaign for the nested configuration: boot the L1 host image
+# RUNS times, each time running tests/nested/two_l2.sh (two 2-vCPU L2 guests
+# at once, each busy for a while), and record pass/fail and wall time.
+#
+#   scripts/nested-campaign.sh [--runs N] [--l1-smp N] [--l1-cpu MODEL]
+#                              [--busy SECONDS] [--qemu PATH]
+#
+# Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
+# Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
+# a failed run keeps its console log, and its tail is printed.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+runs=20
+l1_smp=1
+l1_cpu=max,la57=off
+busy=10
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) runs=$2; shift 2 ;;
+	--l1-smp) l1_smp=$2; shift 2 ;;
+	--l1-cpu) l1_cpu=$2; shift 2 ;;
+	--busy) busy=$2; shift 2 ;;
+	*) echo "unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+[ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] || { echo "run through make campaign" >&2; exit 2; }
+commit=$(git -C "$repo" rev-parse --short HEAD)
+out="$repo/results/nested-campaign/$(date -u +%Y%m%dT%H%M%SZ)-$commit-l1smp$l1_smp"
+mkdir -p "$out"
+qemu_version=$(qemu-system-x86_64 --version | head -1)
+echo "# $runs runs: L1 -smp $l1_smp -cpu $l1_cpu, two 2-vCPU L2s busy ${busy}s; $qemu_version"
+pass=0
+json="["
+for i in $(seq 1 "$runs"); do
+	start=$(date +%s.%N)
+	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
+		--timeout $((busy * 6 + 300)) --append "ecs.busy_seconds=$busy" --name "campaign-$i" \
+		--out "$out/run-$i" -- /ecs/tests/nested/two_l2.sh > "$out/run-$i.ktap" 2> "$out/run-$i.err"
+	rc=$?
+	secs=$(echo "$(date +%s.%N) - $start" | bc)
+	if [ $rc = 0 ]; then
+		pass=$((pass + 1))
+		verdict=pass
+	else
+		verdict=fail
+		echo "# run $i FAILED (exit $rc): last console lines:"
+		tail -n 15 "$out/run-$i/console.log" | sed 's/^/#   /'
+		grep -h '^# ' "$out/run-$i.ktap" | tail -n 10 | sed 's/^/#   /'
+	fi
+	printf '%2d %s %6.1fs\n' "$i" "$verdict" "$secs"
+	[ "$i" -gt 1 ] && json+=","
+	json+=$(printf '{"run":%d,"result":"%s","exit":%d,"seconds":%.1f}' "$i" "$verdict" "$rc" "$secs")
+done
+json+="]"
+printf '{"commit":"%s","l1_smp":%d,"l1_cpu":"%s","busy_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$commit" "$l1_smp" "$l1_cpu" "$busy" "$qemu_version" "$json" > "$out/runs.json"
+/usr/bin/python3 - "$out/runs.json" <<'PY'
+import json, statistics, sys
+d = json.load(open(sys.argv[1]))
+ok = [r["seconds"] for r in d["runs"] if r["result"] == "pass"]
+n = len(d["runs"])
+print(f"# {len(ok)}/{n} passed", end="")
+if ok:
+    print(f"; wall of passing runs: min {min(ok):.1f}s, median {statistics.median(ok):.1f}s, max {max(ok):.1f}s")
+else:
+    print()
+PY
+echo "# raw: ${out#"$repo"/}/runs.json"
+[ $pass = "$runs" ]
