@@ -1,0 +1,157 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# rcu_membench runs at its rate, reports callbacks and sane grace-period
+# latencies, frees every object, refuses bad parameters with EINVAL and an
+# error naming the parameter, stops on request and unloads mid-run without
+# a splat. See docs/rcu_membench.md for the files it reads.
+. /ecs/tests/lib/ktap.sh
+
+ko=/ecs/modules/rcu_membench.ko
+dir=/sys/kernel/debug/rcu_membench
+[ -f $ko ] || ktap_skip_all "$ko is not in this initramfs"
+[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
+
+field() { sed -n "s/^$1: //p" $dir/summary; }
+kb() { sed -n "s/^$1: *\([0-9]*\) kB/\1/p" /proc/meminfo; }
+# wait_state STATE SECONDS: poll the summary until it says STATE.
+wait_state() {
+	_n=0
+	while [ "$(field state)" != "$1" ] && [ $_n -lt $(($2 * 10)) ]; do
+		sleep 0.1
+		_n=$((_n + 1))
+	done
+	[ "$(field state)" = "$1" ]
+}
+loaded() { [ -d /sys/module/rcu_membench ]; }
+unload() { loaded && rmmod rcu_membench; }
+new_dmesg() { dmesg | tail -n +$((${1:-0} + 1)); }
+
+# Each bad parameter: "name=value" as given to insmod; the error must name it.
+bad_params="obj_size=0 obj_size=1 obj_size=1048577 rate=0 rate=1000001
+batch=0 rate=100,batch=101 duration=0 duration=3601 max_outstanding_bytes=0
+max_outstanding_bytes=1023 cpus=$(($(nproc) + 1)) sample_every=0 series_ms=0
+series_ms=1001"
+n_bad=$(echo $bad_params | wc -w)
+
+duration=3
+rate=2500
+ktap_begin $((28 + n_bad))
+
+# --- One full run with the paper's settings, shortened. ------------------
+sunreclaim_before=$(kb SUnreclaim)
+ktap_check load insmod $ko duration=$duration
+ktap_check report-present [ -r $dir/summary -a -r $dir/series -a -r $dir/gp_samples -a -w $dir/control ]
+ktap_check run-done wait_state done $((duration + 30))
+sed 's/^/# /' $dir/summary 2>/dev/null
+
+workers=$(field workers)
+allocated=$(field allocated)
+callbacks=$(field callbacks)
+ktap_check one-worker-per-cpu [ "$workers" = "$(nproc)" ]
+ktap_check callbacks-nonzero [ "${callbacks:-0}" -gt 0 ]
+ktap_check every-object-freed [ "$callbacks" = "$allocated" -a \
+	"$(field outstanding_objects)" = 0 -a "$(field outstanding_bytes)" = 0 ]
+# Paced, not flat out: within [25%, 101%] of rate x duration x workers
+# (the low bound leaves room for a slow TCG host).
+nominal=$((rate * duration * ${workers:-1}))
+ktap_check rate-paced [ "${allocated:-0}" -ge $((nominal / 4)) -a "${allocated:-0}" -le $((nominal * 101 / 100 + 10 * ${workers:-1})) ]
+ktap_check no-alloc-failures [ "$(field alloc_failures)" = 0 ]
+
+gp_n=$(field gp_samples)
+gp_min=$(field gp_min_us)
+gp_p50=$(field gp_p50_us)
+gp_p90=$(field gp_p90_us)
+gp_p99=$(field gp_p99_us)
+gp_max=$(field gp_max_us)
+gp_mean=$(field gp_mean_us)
+# Every 10th object of each worker is timed.
+ktap_check gp-sampled [ "${gp_n:-0}" -ge $((${allocated:-0} / 10 - ${workers:-1})) -a "${gp_n:-0}" -gt 0 ]
+ktap_check gp-ordered [ "${gp_min:-0}" -gt 0 -a "$gp_min" -le "$gp_p50" -a "$gp_p50" -le "$gp_p90" \
+	-a "$gp_p90" -le "$gp_p99" -a "$gp_p99" -le "$gp_max" -a "$gp_min" -le "$gp_mean" -a "$gp_mean" -le "$gp_max" ]
+# A grace period takes at least a few microseconds and, idle, far less than 10 s.
+ktap_check gp-plausible [ "${gp_min:-0}" -ge 1 -a "${gp_max:-99999999}" -lt 10000000 ]
+ktap_check gp-samples-file [ "$(wc -l < $dir/gp_samples)" = "$gp_n" -a \
+	"$(awk 'NF != 3 || $3 < 1 { bad++ } END { print bad + 0 }' $dir/gp_samples)" = 0 ]
+ktap_check gp-samples-max [ "$(awk '$3 > m { m = $3 } END { print m + 0 }' $dir/gp_samples)" = "$gp_max" ]
+
+series_n=$(field series_samples)
+ktap_check series-file [ "${series_n:-0}" -gt $((duration * 50)) -a "$(wc -l < $dir/series)" = "$series_n" ]
+ktap_check series-drains [ "$(tail -n 1 $dir/series)" = "$(tail -n 1 $dir/series | cut -d' ' -f1) 0 0" ]
+series_peak=$(awk '$2 > m { m = $2 } END { print m + 0 }' $dir/series)
+ktap_check series-below-peak [ "$series_peak" -gt 0 -a "$series_peak" -le "$(field peak_outstanding_objects)" ]
+
+ktap_check unload rmmod rcu_membench
+ktap_check debugfs-removed [ ! -e $dir ]
+# Had the run leaked its objects (about $allocated KiB), unreclaimable slab
+# would have grown by that much.
+sunreclaim_after=$(kb SUnreclaim)
+ktap_info "SUnreclaim ${sunreclaim_before} kB before load, ${sunreclaim_after} kB after unload"
+ktap_check no-slab-growth [ $((sunreclaim_after - sunreclaim_before)) -lt $((${allocated:-0} / 4)) ]
+
+# --- Bad parameters. --------------------------------------------------------
+for p in $bad_params; do
+	args=$(echo "$p" | tr ',' ' ')
+	name=$(echo "$p" | sed 's/.*,//; s/=.*//')
+	before=$(dmesg | wc -l)
+	# shellcheck disable=SC2086
+	err=$(insmod $ko $args 2>&1)
+	rc=$?
+	if [ $rc = 0 ]; then
+		unload
+		ktap_fail "rejects-$p" "insmod succeeded"
+	elif ! echo "$err" | grep -q 'Invalid argument'; then
+		ktap_fail "rejects-$p" "not EINVAL: $err"
+	elif ! new_dmesg "$before" | grep -q "rcu_membench: $name="; then
+		ktap_fail "rejects-$p" "no error naming $name: $(new_dmesg "$before" | tail -n 2)"
+	else
+		ktap_pass "rejects-$p"
+	fi
+done
+ktap_check not-loaded-after-rejects sh -c '! [ -d /sys/module/rcu_membench ]'
+
+# --- The outstanding-bytes cap holds workers back. -----------------------------
+cap=65536
+insmod $ko duration=2 rate=20000 max_outstanding_bytes=$cap
+if wait_state done 30; then
+	grep -E '^(allocated|peak_outstanding_bytes|cap_stalls|cap_stall_ms|gp_mean_us):' $dir/summary | sed 's/^/# cap: /'
+	ktap_check cap-stalls [ "$(field cap_stalls)" -gt 0 ]
+	ktap_check cap-respected [ "$(field peak_outstanding_bytes)" -le $((cap + 1024 * $(nproc))) ]
+else
+	ktap_fail cap-stalls "run did not finish"
+	ktap_skip cap-respected "run did not finish"
+fi
+unload
+
+# --- Stop through the control file. --------------------------------------------
+insmod $ko autostart=0 duration=60
+ktap_check control-idle [ "$(cat $dir/control 2>/dev/null)" = idle ]
+echo start > $dir/control
+sleep 1
+ktap_check control-start [ "$(cat $dir/control)" = running ]
+echo stop > $dir/control
+ktap_check control-stop [ "$(field state)" = done -a "$(field stopped_early)" = 1 -a \
+	"$(field outstanding_objects)" = 0 -a "$(field callbacks)" = "$(field allocated)" -a "$(field allocated)" -gt 0 ]
+unload
+
+# --- Unload in the middle of a run. --------------------------------------------
+insmod $ko duration=60
+sleep 1
+running=$(field state)
+start=$(cut -d. -f1 /proc/uptime)
+if [ "$running" = running ] && rmmod rcu_membench; then
+	took=$(($(cut -d. -f1 /proc/uptime) - start))
+	ktap_check rmmod-mid-run [ $took -lt 10 -a ! -e $dir ]
+else
+	ktap_fail rmmod-mid-run "state '$running' or rmmod failed"
+	unload
+fi
+# Kernel threads show up in brackets, as [rcu_membench/0]; the pattern does
+# not match its own command line.
+left=$(ps | grep '\[rcu_membenc[h]')
+[ -n "$left" ] && echo "$left" | sed 's/^/# /'
+ktap_check no-threads-left [ -z "$left" ]
+
+splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace|rcu_membench.*(stall|leak)')
+[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
+ktap_check no-splat [ -z "$splat" ]
+ktap_end
