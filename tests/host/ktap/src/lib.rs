@@ -75,7 +75,10 @@ fn parse_result(depth: usize, body: &str) -> Option<TestResult> {
         None => (rest, ""),
     };
     let number: u32 = number.parse().ok()?;
-    let (name, directive) = match rest.find(" # ").or_else(|| rest.strip_prefix("# ").map(|_| 0)) {
+    let (name, directive) = match rest
+        .find(" # ")
+        .or_else(|| rest.strip_prefix("# ").map(|_| 0))
+    {
         Some(i) => {
             let d = rest[i..].trim_start_matches(' ').trim_start_matches("# ");
             (rest[..i].trim(), Some(d.to_string()))
@@ -107,19 +110,20 @@ pub fn parse(text: &str) -> Report {
     // Per depth: the plan seen and the results counted since.
     let mut plans: Vec<Option<(u32, u32)>> = Vec::new();
 
-    let close_levels_below = |report: &mut Report, plans: &mut Vec<Option<(u32, u32)>>, depth: usize| {
-        while plans.len() > depth + 1 {
-            if let Some(Some((planned, ran))) = plans.pop() {
-                if planned != ran {
-                    report.plan_mismatches.push(PlanMismatch {
-                        depth: plans.len(),
-                        planned,
-                        ran,
-                    });
+    let close_levels_below =
+        |report: &mut Report, plans: &mut Vec<Option<(u32, u32)>>, depth: usize| {
+            while plans.len() > depth + 1 {
+                if let Some(Some((planned, ran))) = plans.pop() {
+                    if planned != ran {
+                        report.plan_mismatches.push(PlanMismatch {
+                            depth: plans.len(),
+                            planned,
+                            ran,
+                        });
+                    }
                 }
             }
-        }
-    };
+        };
 
     for line in text.lines() {
         let (depth, body) = depth_and_body(line);
@@ -237,7 +241,14 @@ ok 3 plain
     fn counts_leaves_not_parents() {
         let r = parse(NESTED);
         assert_eq!(r.results.len(), 5);
-        assert_eq!(r.totals(), Totals { pass: 2, fail: 1, skip: 1 });
+        assert_eq!(
+            r.totals(),
+            Totals {
+                pass: 2,
+                fail: 1,
+                skip: 1
+            }
+        );
         assert!(r.plan_mismatches.is_empty());
     }
 
@@ -249,7 +260,14 @@ ok 3 plain
     #[test]
     fn skip_directive_in_any_case() {
         let r = parse("1..2\nok 1 a # SKIP no kvm\nok 2 b # skip later\n");
-        assert_eq!(r.totals(), Totals { pass: 0, fail: 0, skip: 2 });
+        assert_eq!(
+            r.totals(),
+            Totals {
+                pass: 0,
+                fail: 0,
+                skip: 2
+            }
+        );
         assert_eq!(r.results[0].directive.as_deref(), Some("SKIP no kvm"));
     }
 
@@ -257,29 +275,64 @@ ok 3 plain
     fn failed_parent_with_passing_children_still_fails() {
         // The runner failed the test (say, a timeout) after its subtests passed.
         let r = parse("1..1\n    1..1\n    ok 1 a\nnot ok 1 t # exit=124\n");
-        assert_eq!(r.totals(), Totals { pass: 1, fail: 1, skip: 0 });
+        assert_eq!(
+            r.totals(),
+            Totals {
+                pass: 1,
+                fail: 1,
+                skip: 0
+            }
+        );
         assert_eq!(r.failures(), vec!["t"]);
     }
 
     #[test]
     fn unmet_plan_is_a_failure() {
         let r = parse("TAP version 13\n1..3\nok 1 a\nok 2 b\n");
-        assert_eq!(r.plan_mismatches, vec![PlanMismatch { depth: 0, planned: 3, ran: 2 }]);
+        assert_eq!(
+            r.plan_mismatches,
+            vec![PlanMismatch {
+                depth: 0,
+                planned: 3,
+                ran: 2
+            }]
+        );
         assert_eq!(r.totals().fail, 1);
     }
 
     #[test]
     fn unmet_subtest_plan_is_a_failure() {
         let r = parse("1..1\n    1..2\n    ok 1 a\nok 1 t\n");
-        assert_eq!(r.plan_mismatches, vec![PlanMismatch { depth: 1, planned: 2, ran: 1 }]);
-        assert_eq!(r.totals(), Totals { pass: 1, fail: 1, skip: 0 });
+        assert_eq!(
+            r.plan_mismatches,
+            vec![PlanMismatch {
+                depth: 1,
+                planned: 2,
+                ran: 1
+            }]
+        );
+        assert_eq!(
+            r.totals(),
+            Totals {
+                pass: 1,
+                fail: 1,
+                skip: 0
+            }
+        );
     }
 
     #[test]
     fn three_levels_deep() {
         let text = "1..1\n    1..1\n        1..2\n        ok 1 x\n        ok 2 y\n    ok 1 l2\nok 1 nested\n";
         let r = parse(text);
-        assert_eq!(r.totals(), Totals { pass: 2, fail: 0, skip: 0 });
+        assert_eq!(
+            r.totals(),
+            Totals {
+                pass: 2,
+                fail: 0,
+                skip: 0
+            }
+        );
         assert!(r.plan_mismatches.is_empty());
     }
 
