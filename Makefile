@@ -8,6 +8,8 @@
 #                     selftests in a TCG guest and in an L2 guest of an
 #                     L1 KVM host
 #   make lint         rustfmt and clippy on our kernel modules
+#   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
+#                     overcommitted (scripts/bench-rcu.sh)
 #   SCENARIO=debug    any of the above on the debug kernel
 #                     (scripts/kconfig/debug.config)
 
@@ -32,7 +34,7 @@ MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
 TEST_FILES := $(shell find tests -type f -not -path 'tests/host/*' -not -path 'tests/scripts/*')
 INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm $(TEST_FILES)
 
-.PHONY: all kernel modules images demo check lint clean-modules
+.PHONY: all kernel modules images demo check lint lint-clippy clean-modules
 all: images
 
 kernel: $(KERNEL_STAMP)
@@ -58,9 +60,14 @@ check: images
 	tests/run-all.sh
 
 lint: $(KERNEL_STAMP)
-	rustfmt --check --edition 2021 $(shell find modules -name '*.rs')
-	$(KMAKE) CLIPPY=1 KRUSTFLAGS="-Dwarnings" modules
-	touch $(MODULES_OUT)/.built
+	rustfmt --check --edition 2021 --config-path $(KERNEL_DIR)/src/.rustfmt.toml $(shell find modules -name '*.rs')
+	$(MAKE) lint-clippy
+
+# Clippy runs as the compiler, so every crate is rebuilt in a scratch output
+# directory; the modules that go into the images are left alone.
+lint-clippy: $(KERNEL_STAMP)
+	rm -rf $(KERNEL_DIR)/ecs-clippy && mkdir -p $(KERNEL_DIR)/ecs-clippy
+	$(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(KERNEL_DIR)/ecs-clippy LLVM=-$(LLVM_VERSION) CLIPPY=1 KRUSTFLAGS="-Dwarnings" modules
 
 clean-modules:
 	rm -rf $(MODULES_OUT)
@@ -70,3 +77,11 @@ CAMPAIGN_ARGS ?= --runs 20 --l1-smp 1
 campaign: images
 	scripts/nested-campaign.sh $(CAMPAIGN_ARGS)
 .PHONY: campaign
+
+# The call_rcu() memory microbenchmark (the paper's Table 2): a pinned
+# 2-vCPU guest, baseline then with CPU hogs on the same host CPUs. Results
+# in results/bench-rcu/<time>-<commit>/. See scripts/bench-rcu.sh.
+BENCH_RCU_ARGS ?= --duration 20
+bench-rcu: images
+	scripts/bench-rcu.sh $(BENCH_RCU_ARGS)
+.PHONY: bench-rcu

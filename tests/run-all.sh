@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # `make check`: every test the suite has, as one nested KTAP stream.
-#   1. host-side Rust (cargo test in tests/host) and host-side script
-#      tests (tests/scripts)
+#   1. host-side Rust (cargo test in tests/host), rustfmt and clippy on our
+#      kernel modules (make lint), host-side script tests (tests/scripts)
 #   2. the guest selftests (tests/guest) in a TCG guest
 #   3. the nested selftests (tests/nested) in an L1 KVM host under TCG,
 #      which boots L2 guests of the same kernel
@@ -10,11 +10,11 @@
 # the kselftest totals and "N passed, N failed, N skipped".
 #
 # Environment: ECS_KERNEL, ECS_GUEST_INITRD, ECS_HOST_INITRD (set by make),
-# ECS_CHECK_ONLY="cargo scripts guest nested" to run a subset.
+# ECS_CHECK_ONLY="cargo lint scripts guest nested" to run a subset.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
-only=${ECS_CHECK_ONLY:-cargo scripts guest nested}
+only=${ECS_CHECK_ONLY:-cargo lint scripts guest nested}
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$repo" status --porcelain 2>/dev/null | grep -q . && echo -dirty)
 results="$repo/results/check/$(date -u +%Y%m%dT%H%M%SZ)-$commit$dirty"
@@ -23,7 +23,7 @@ echo "$commit$dirty" > "$results/COMMIT"
 ktap="$results/check.ktap"
 
 suites=()
-for s in cargo scripts guest nested; do
+for s in cargo lint scripts guest nested; do
 	case " $only " in *" $s "*) suites+=("$s") ;; esac
 done
 
@@ -46,6 +46,33 @@ cargo_suite() {
 		else print "not ok " i " " name
 	}' "$log"
 	[ $rc = 0 ] || { echo "# cargo test failed (exit $rc):"; tail -n 20 "$log" | sed 's/^/# /'; }
+	return $rc
+}
+
+# rustfmt per module crate, then one clippy build of all of them.
+lint_suite() {
+	local roots n=0 i=0 rc=0
+	roots=$(find "$repo/modules" -name '*.rs' | sort)
+	n=$(echo "$roots" | grep -c .)
+	echo "TAP version 13"
+	echo "1..$((n + 1))"
+	for f in $roots; do
+		i=$((i + 1))
+		if rustfmt --check --edition 2021 --config-path "$ECS_KERNEL_DIR/src/.rustfmt.toml" "$f" > "$results/rustfmt.log" 2>&1; then
+			echo "ok $i rustfmt ${f#"$repo"/}"
+		else
+			sed 's/^/# /' "$results/rustfmt.log" | head -n 20
+			echo "not ok $i rustfmt ${f#"$repo"/}"
+			rc=1
+		fi
+	done
+	if make -C "$repo" --no-print-directory -s lint-clippy > "$results/clippy.log" 2>&1; then
+		echo "ok $((n + 1)) clippy"
+	else
+		grep -E '^(warning|error)' -A6 "$results/clippy.log" | head -n 40 | sed 's/^/# /'
+		echo "not ok $((n + 1)) clippy"
+		rc=1
+	fi
 	return $rc
 }
 
@@ -76,6 +103,7 @@ for s in "${suites[@]}"; do
 	start=$(date +%s)
 	case $s in
 	cargo) cargo_suite | indent ;;
+	lint) lint_suite | indent ;;
 	scripts) "$repo/tests/run-suite.sh" "$repo/tests/scripts" 300 | indent ;;
 	guest) vm_suite guest "${ECS_GUEST_INITRD:-}" --smp 2 --mem 1G --timeout 900 \
 		-- /ecs/tests/run-suite.sh /ecs/tests/guest 600 | indent ;;

@@ -151,10 +151,7 @@ impl kernel::InPlaceModule for PvInfo {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let report = PvReport::read();
         match report.kvm_base {
-            Some(base) => pr_info!(
-                "KVM at {base:#x}, features {:#010x}\n",
-                report.kvm_features
-            ),
+            Some(base) => pr_info!("KVM at {base:#x}, features {:#010x}\n", report.kvm_features),
             None => pr_info!(
                 "no KVM paravirt interface (signature: {})\n",
                 Signature(&report.first_signature)
