@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Run rcu_membench once and print its debugfs files, for scripts/bench-rcu.sh
+# (which parses them on the host). Not a test: no KTAP.
+#
+#   rcu_membench_dump.sh [INSMOD_ARG...]
+#
+# Output: "=== NAME" marker lines, each followed by that file's contents
+# (summary, series, gp_samples, then /proc/meminfo after the run), and
+# "=== end". Exit 1 if the module does not load or the run never finishes.
+ko=/ecs/modules/rcu_membench.ko
+dir=/sys/kernel/debug/rcu_membench
+field() { sed -n "s/^$1: //p" $dir/summary; }
+
+echo "=== meminfo_before"
+cat /proc/meminfo
+insmod $ko "$@" || exit 1
+limit=$(($(field duration_s) + 120))
+start=$(cut -d. -f1 /proc/uptime)
+while [ "$(field state)" != done ]; do
+	if [ $(($(cut -d. -f1 /proc/uptime) - start)) -gt "$limit" ]; then
+		echo "rcu_membench_dump: run not done after ${limit}s" >&2
+		cat $dir/summary >&2
+		exit 1
+	fi
+	sleep 1
+done
+for f in summary series gp_samples; do
+	echo "=== $f"
+	cat $dir/$f
+done
+echo "=== meminfo_after"
+cat /proc/meminfo
+rmmod rcu_membench || exit 1
+echo "=== dmesg"
+dmesg | grep -E 'rcu_membench|BUG|WARNING|rcu.*stall'
+echo "=== end"
