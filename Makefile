@@ -32,7 +32,7 @@ export ECS_KERNEL_DIR := $(KERNEL_DIR)
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
 TEST_FILES := $(shell find tests -type f -not -path 'tests/host/*' -not -path 'tests/scripts/*')
-INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm $(TEST_FILES)
+INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm scripts/console-check $(TEST_FILES)
 
 .PHONY: all kernel modules images demo check lint lint-clippy clean-modules
 all: images

@@ -40,7 +40,7 @@ fi
 mkdir -p "$root/ecs/scripts"
 # Only what runs inside a VM: not the host-side crates and their build output.
 rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
-cp "$ECS_REPO/scripts/vm" "$root/ecs/scripts/vm"
+cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
 git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
 
 if [ "$kind" = host ]; then

@@ -8,7 +8,7 @@
 . /ecs/tests/lib/nested.sh
 
 nested_prepare
-ktap_begin 2
+ktap_begin 3
 ktap_check kvm-amd-loaded [ -c /dev/kvm ]
 ktap_info "kvm_amd: npt=$(cat /sys/module/kvm_amd/parameters/npt) nested=$(cat /sys/module/kvm_amd/parameters/nested)"
 
@@ -18,4 +18,5 @@ rc=$?
 sed 's/^/    /' "$out.ktap"
 ktap_check l2-selftests [ $rc = 0 ]
 ktap_info "L2 $(grep seconds= $out/status) (boot, selftests, power-off)"
+ktap_check l2-console-clean console-check "$out/console.log"
 ktap_end
