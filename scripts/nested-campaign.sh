@@ -36,7 +36,8 @@ json="["
 for i in $(seq 1 "$runs"); do
 	start=$(date +%s.%N)
 	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
-		--timeout $((busy * 6 + 300)) --append "ecs.busy_seconds=$busy" --name "campaign-$i" \
+		--timeout $((busy * 4 + 300)) --append "ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))" \
+		--name "campaign-$i" \
 		--out "$out/run-$i" -- /ecs/tests/nested/two_l2.sh > "$out/run-$i.ktap" 2> "$out/run-$i.err"
 	rc=$?
 	secs=$(echo "$(date +%s.%N) - $start" | bc)

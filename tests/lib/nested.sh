@@ -9,13 +9,20 @@ nested_prepare() {
 }
 
 # l2_vm NAME OUTDIR [vm options] -- COMMAND...: boot an L2 of our kernel;
-# its KTAP goes to OUTDIR.ktap, its console to OUTDIR/console.log.
+# its KTAP goes to OUTDIR.ktap, its console to OUTDIR/console.log. Its time
+# limit (ecs.l2_timeout=, default 300 s) must end before the L1's, so that
+# a hung L2 is reported from inside a live L1.
+l2_timeout() {
+	t=$(ecs_cmdline l2_timeout)
+	echo "${t:-300}"
+}
+
 l2_vm() {
 	name=$1
 	outdir=$2
 	shift 2
 	vm --accel kvm --kernel /ecs/bzImage --initrd /ecs/guest.cpio --mem 256M \
-		--name "$name" --out "$outdir" --timeout "${ECS_L2_TIMEOUT:-400}" "$@" \
+		--name "$name" --out "$outdir" --timeout "$(l2_timeout)" "$@" \
 		> "$outdir.ktap" 2> "$outdir.err"
 	l2_rc=$?
 	[ $l2_rc = 0 ] || sed 's/^/# /' "$outdir.err"
