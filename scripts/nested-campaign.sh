@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Reliability campaign for the nested configuration: boot the L1 host image
-# RUNS times, each time running tests/nested/two_l2.sh (two 2-vCPU L2 guests
+# RUNS times, each time running tests/stress/two_l2.sh (two 2-vCPU L2 guests
 # at once, each busy for a while), and record pass/fail and wall time.
 #
 #   scripts/nested-campaign.sh [--runs N] [--l1-smp N] [--l1-cpu MODEL]
@@ -38,7 +38,7 @@ for i in $(seq 1 "$runs"); do
 	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
 		--timeout $((busy * 4 + 300)) --append "ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))" \
 		--name "campaign-$i" \
-		--out "$out/run-$i" -- /ecs/tests/nested/two_l2.sh > "$out/run-$i.ktap" 2> "$out/run-$i.err"
+		--out "$out/run-$i" -- /ecs/tests/stress/two_l2.sh > "$out/run-$i.ktap" 2> "$out/run-$i.err"
 	rc=$?
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	if [ $rc = 0 ]; then
