@@ -100,7 +100,8 @@ if [ ! -f "$PRISTINE_SRC/.complete" ]; then
 	if [ ! -f "$KERNEL_DEB" ]; then
 		log "downloading $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
 		tmp=$(mktemp -d)
-		chmod 755 "$tmp"
+		# apt fetches as _apt when it can write the directory.
+		chown _apt "$tmp" 2>/dev/null || chmod 777 "$tmp"
 		(cd "$tmp" && apt-get download -q "$KERNEL_PACKAGE=$KERNEL_DEBIAN_VERSION")
 		mv "$tmp"/*.deb "$KERNEL_DEB"
 		rmdir "$tmp"
