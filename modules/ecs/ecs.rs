@@ -2,7 +2,7 @@
 
 //! Registers the guest's enlightened critical section (eCS) areas with a KVM host that offers them.
 
-use core::{arch::x86_64::__cpuid, marker::PhantomData, ptr::NonNull};
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
     cpu::{nr_cpu_ids, CpuId},
@@ -25,6 +25,9 @@ use kernel::{
     types::Opaque,
     uaccess::UserSliceReader,
 };
+
+#[path = "../common/kvm_cpuid.rs"]
+mod kvm_cpuid;
 
 module! {
     type: Ecs,
@@ -62,13 +65,6 @@ const _: () = {
 // ---------------------------------------------------------------------------
 // Discovery: CPUID.
 
-/// The hypervisor leaves may be moved up in 0x100 steps (as `kvm_cpuid_base()` searches them).
-const HYPERVISOR_LEAVES: core::ops::Range<u32> = 0x4000_0000..0x4001_0000;
-const HYPERVISOR_LEAF_STRIDE: usize = 0x100;
-const KVM_SIGNATURE: &[u8; 12] = b"KVMKVMKVM\0\0\0";
-/// CPUID.1:ECX bit 31, set by every hypervisor that admits to being one.
-const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
-
 /// What CPUID says about the host, read once at load.
 #[derive(Clone, Copy)]
 struct HostInfo {
@@ -78,29 +74,12 @@ struct HostInfo {
     kvm_features: u32,
 }
 
-fn signature_at(leaf: u32) -> [u8; 12] {
-    let r = __cpuid(leaf);
-    let mut sig = [0u8; 12];
-    sig[0..4].copy_from_slice(&r.ebx.to_le_bytes());
-    sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
-    sig[8..12].copy_from_slice(&r.edx.to_le_bytes());
-    sig
-}
-
 impl HostInfo {
     fn read() -> Self {
-        // Without the hypervisor bit the 0x4000_0000 range is not defined.
-        let kvm_base = if __cpuid(1).ecx & CPUID_1_ECX_HYPERVISOR != 0 {
-            HYPERVISOR_LEAVES
-                .step_by(HYPERVISOR_LEAF_STRIDE)
-                .find(|&leaf| signature_at(leaf) == *KVM_SIGNATURE)
-        } else {
-            None
-        };
-        let features_leaf = bindings::KVM_CPUID_FEATURES - bindings::KVM_CPUID_SIGNATURE;
+        let kvm_base = kvm_cpuid::kvm_base();
         Self {
             kvm_base,
-            kvm_features: kvm_base.map_or(0, |base| __cpuid(base + features_leaf).eax),
+            kvm_features: kvm_base.map_or(0, |base| kvm_cpuid::kvm_features(base).0),
         }
     }
 

@@ -2,8 +2,11 @@
 
 //! Reports which KVM paravirtual features this guest is offered, through debugfs.
 
-use core::{arch::x86_64::__cpuid, fmt};
+use core::fmt;
 use kernel::{debugfs::Dir, prelude::*};
+
+#[path = "../common/kvm_cpuid.rs"]
+mod kvm_cpuid;
 
 module! {
     type: PvInfo,
@@ -12,16 +15,6 @@ module! {
     description: "Report the KVM paravirtual features a guest sees",
     license: "GPL",
 }
-
-/// `KVM_CPUID_SIGNATURE` as the kernel's `kvm_cpuid_base()` searches it: the
-/// hypervisor leaves may be moved up in 0x100 steps (Hyper-V emulation does).
-const HYPERVISOR_LEAVES: core::ops::Range<u32> = 0x4000_0000..0x4001_0000;
-const HYPERVISOR_LEAF_STRIDE: usize = 0x100;
-const KVM_SIGNATURE: &[u8; 12] = b"KVMKVMKVM\0\0\0";
-/// `KVM_CPUID_FEATURES`, relative to the base leaf.
-const FEATURES_OFFSET: u32 = 1;
-/// CPUID.1:ECX bit 31, set by every hypervisor that admits to being one.
-const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
 
 /// Bit numbers of `KVM_CPUID_FEATURES` EAX, from
 /// arch/x86/include/uapi/asm/kvm_para.h.
@@ -59,37 +52,13 @@ struct PvReport {
     kvm_hints: u32,
 }
 
-fn signature_at(leaf: u32) -> [u8; 12] {
-    let r = __cpuid(leaf);
-    let mut sig = [0u8; 12];
-    sig[0..4].copy_from_slice(&r.ebx.to_le_bytes());
-    sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
-    sig[8..12].copy_from_slice(&r.edx.to_le_bytes());
-    sig
-}
-
 impl PvReport {
     fn read() -> Self {
-        let hypervisor_bit = __cpuid(1).ecx & CPUID_1_ECX_HYPERVISOR != 0;
-        // Without the hypervisor bit the 0x4000_0000 range is not defined.
-        let (first_signature, kvm_base) = if hypervisor_bit {
-            let base = HYPERVISOR_LEAVES
-                .step_by(HYPERVISOR_LEAF_STRIDE)
-                .find(|&leaf| signature_at(leaf) == *KVM_SIGNATURE);
-            (signature_at(HYPERVISOR_LEAVES.start), base)
-        } else {
-            ([0; 12], None)
-        };
-        let (kvm_features, kvm_hints) = match kvm_base {
-            Some(base) => {
-                let r = __cpuid(base + FEATURES_OFFSET);
-                (r.eax, r.edx)
-            }
-            None => (0, 0),
-        };
+        let kvm_base = kvm_cpuid::kvm_base();
+        let (kvm_features, kvm_hints) = kvm_base.map_or((0, 0), kvm_cpuid::kvm_features);
         Self {
-            hypervisor_bit,
-            first_signature,
+            hypervisor_bit: kvm_cpuid::hypervisor_bit(),
+            first_signature: kvm_cpuid::first_signature(),
             kvm_base,
             kvm_features,
             kvm_hints,
