@@ -10,11 +10,11 @@ nested_prepare() {
 
 # l2_vm NAME OUTDIR [vm options] -- COMMAND...: boot an L2 of our kernel;
 # its KTAP goes to OUTDIR.ktap, its console to OUTDIR/console.log. Its time
-# limit (ecs.l2_timeout=, default 300 s) must end before the L1's, so that
+# limit (ecs.l2_timeout=, default 600 s) must end before the L1's, so that
 # a hung L2 is reported from inside a live L1.
 l2_timeout() {
 	t=$(ecs_cmdline l2_timeout)
-	echo "${t:-300}"
+	echo "${t:-600}"
 }
 
 l2_vm() {
