@@ -114,8 +114,8 @@ for s in "${suites[@]}"; do
 	scripts) "$repo/tests/run-suite.sh" "$repo/tests/scripts" 300 | indent ;;
 	guest) vm_suite guest "${ECS_GUEST_INITRD:-}" --smp 2 --mem 1G --timeout 900 \
 		-- /ecs/tests/run-suite.sh /ecs/tests/guest 600 | indent ;;
-	nested) vm_suite nested "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 1800 \
-		-- /ecs/tests/run-suite.sh /ecs/tests/nested 900 | indent ;;
+	nested) vm_suite nested "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 900 \
+		-- /ecs/tests/run-suite.sh /ecs/tests/nested 800 | indent ;;
 	esac
 	rc=${PIPESTATUS[0]}
 	emit "# $s took $(($(date +%s) - start))s"
