@@ -222,6 +222,10 @@ impl Report {
 mod tests {
     use super::*;
 
+    fn totals(pass: u32, fail: u32, skip: u32) -> Totals {
+        Totals { pass, fail, skip }
+    }
+
     const NESTED: &str = "\
 TAP version 13
 1..3
@@ -241,14 +245,7 @@ ok 3 plain
     fn counts_leaves_not_parents() {
         let r = parse(NESTED);
         assert_eq!(r.results.len(), 5);
-        assert_eq!(
-            r.totals(),
-            Totals {
-                pass: 2,
-                fail: 1,
-                skip: 1
-            }
-        );
+        assert_eq!(r.totals(), totals(2, 1, 1));
         assert!(r.plan_mismatches.is_empty());
     }
 
@@ -260,14 +257,7 @@ ok 3 plain
     #[test]
     fn skip_directive_in_any_case() {
         let r = parse("1..2\nok 1 a # SKIP no kvm\nok 2 b # skip later\n");
-        assert_eq!(
-            r.totals(),
-            Totals {
-                pass: 0,
-                fail: 0,
-                skip: 2
-            }
-        );
+        assert_eq!(r.totals(), totals(0, 0, 2));
         assert_eq!(r.results[0].directive.as_deref(), Some("SKIP no kvm"));
     }
 
@@ -275,14 +265,7 @@ ok 3 plain
     fn failed_parent_with_passing_children_still_fails() {
         // The runner failed the test (say, a timeout) after its subtests passed.
         let r = parse("1..1\n    1..1\n    ok 1 a\nnot ok 1 t # exit=124\n");
-        assert_eq!(
-            r.totals(),
-            Totals {
-                pass: 1,
-                fail: 1,
-                skip: 0
-            }
-        );
+        assert_eq!(r.totals(), totals(1, 1, 0));
         assert_eq!(r.failures(), vec!["t"]);
     }
 
@@ -311,28 +294,14 @@ ok 3 plain
                 ran: 1
             }]
         );
-        assert_eq!(
-            r.totals(),
-            Totals {
-                pass: 1,
-                fail: 1,
-                skip: 0
-            }
-        );
+        assert_eq!(r.totals(), totals(1, 1, 0));
     }
 
     #[test]
     fn three_levels_deep() {
         let text = "1..1\n    1..1\n        1..2\n        ok 1 x\n        ok 2 y\n    ok 1 l2\nok 1 nested\n";
         let r = parse(text);
-        assert_eq!(
-            r.totals(),
-            Totals {
-                pass: 2,
-                fail: 0,
-                skip: 0
-            }
-        );
+        assert_eq!(r.totals(), totals(2, 0, 0));
         assert!(r.plan_mismatches.is_empty());
     }
 
