@@ -10,6 +10,9 @@
 #   make lint         rustfmt and clippy on our kernel modules
 #   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
 #                     overcommitted (scripts/bench-rcu.sh)
+#   make bench-cost   the cost of an empty critical section, kvm_ecs_key
+#                     off and on, and the instructions the hooks add
+#                     (scripts/bench-cost.sh)
 #   SCENARIO=debug    any of the above on the debug kernel
 #                     (scripts/kconfig/debug.config)
 
@@ -28,6 +31,7 @@ export ECS_KERNEL := $(BZIMAGE)
 export ECS_GUEST_INITRD := $(IMAGES)/guest.cpio
 export ECS_HOST_INITRD := $(IMAGES)/host.cpio
 export ECS_KERNEL_DIR := $(KERNEL_DIR)
+export ECS_VMLINUX := $(KDIR)/vmlinux
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
@@ -85,3 +89,11 @@ BENCH_RCU_ARGS ?= --duration 20
 bench-rcu: images
 	scripts/bench-rcu.sh $(BENCH_RCU_ARGS)
 .PHONY: bench-rcu
+
+# The eCS annotation's cost (the paper's Table 4) in a pinned 2-vCPU guest,
+# beside the instructions it adds in vmlinux. Results in
+# results/bench-cost/<time>-<commit>/. See scripts/bench-cost.sh.
+BENCH_COST_ARGS ?= --repeat 3 -- iterations=50000 rounds=20
+bench-cost: images
+	scripts/bench-cost.sh $(BENCH_COST_ARGS)
+.PHONY: bench-cost

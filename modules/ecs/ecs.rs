@@ -16,18 +16,20 @@ use kernel::{
     static_lock_class,
     sync::{
         atomic::{Atomic, Relaxed},
-        rcu, LockClassKey, Mutex,
+        rcu, Mutex,
     },
     time::{
         delay::{fsleep, udelay},
         Delta,
     },
-    types::Opaque,
     uaccess::UserSliceReader,
 };
 
 #[path = "../common/kvm_cpuid.rs"]
 mod kvm_cpuid;
+#[path = "../common/rwsem.rs"]
+mod rwsem;
+use rwsem::RwSem;
 
 module! {
     type: Ecs,
@@ -555,76 +557,6 @@ fn vcpu_preempted(cpu: CpuId) -> bool {
 fn pcpu_overcommitted(cpu: CpuId) -> bool {
     // SAFETY: As for `vcpu_preempted`.
     unsafe { bindings::__kvm_ecs_is_pcpu_overcommitted(cpu.into()) }
-}
-
-// ---------------------------------------------------------------------------
-// A C rwsem, for the test knob.
-
-/// A `struct rw_semaphore`.
-#[pin_data]
-struct RwSem {
-    #[pin]
-    sem: Opaque<bindings::rw_semaphore>,
-}
-
-// SAFETY: An rwsem may be taken and released from any task.
-unsafe impl Send for RwSem {}
-// SAFETY: Its operations take `&self` and are serialised by the rwsem itself.
-unsafe impl Sync for RwSem {}
-
-impl RwSem {
-    fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `slot` is valid for writes; `name` and `key` live forever.
-            sem <- Opaque::ffi_init(|slot| unsafe {
-                bindings::__init_rwsem(slot, name.as_char_ptr(), key.as_ptr())
-            }),
-        })
-    }
-
-    fn read(&self) -> RwSemGuard<'_> {
-        // SAFETY: The rwsem was initialised by `new` and is pinned.
-        unsafe { bindings::down_read(self.sem.get()) };
-        // INVARIANT: Held for reading.
-        RwSemGuard {
-            sem: self,
-            write: false,
-            _not_send: PhantomData,
-        }
-    }
-
-    fn write(&self) -> RwSemGuard<'_> {
-        // SAFETY: As for `read`.
-        unsafe { bindings::down_write(self.sem.get()) };
-        // INVARIANT: Held for writing.
-        RwSemGuard {
-            sem: self,
-            write: true,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-/// # Invariants
-///
-/// This task holds `sem`, for writing if `write`, else for reading.
-struct RwSemGuard<'a> {
-    sem: &'a RwSem,
-    write: bool,
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl Drop for RwSemGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant this task holds the rwsem in the mode it releases.
-        unsafe {
-            if self.write {
-                bindings::up_write(self.sem.sem.get());
-            } else {
-                bindings::up_read(self.sem.sem.get());
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 //! Measures RCU grace-period latency and the memory `call_rcu()` holds back under steady load.
 
-use core::{alloc::Layout, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
+use core::{alloc::Layout, mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     alloc::{allocator::Kmalloc, Allocator, Flags, NumaNode},
     bindings,
-    cpu::{nr_cpu_ids, CpuId},
-    cpumask::Cpumask,
+    cpu::CpuId,
     debugfs::Scope,
-    error::from_err_ptr,
     fmt, new_mutex,
     prelude::*,
     str::CString,
@@ -17,11 +15,14 @@ use kernel::{
         atomic::{Acquire, Atomic, Relaxed, Release},
         rcu, Arc, Mutex,
     },
-    task::Task,
     time::{delay::fsleep, Delta, Instant, Monotonic},
     types::Opaque,
     uaccess::UserSliceReader,
 };
+
+#[path = "../common/kthread.rs"]
+mod kthread;
+use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
 
 module! {
     type: RcuMembench,
@@ -191,138 +192,6 @@ impl<T: Reclaim> Drop for RcuObject<T> {
             Kmalloc::free(self.ptr.cast(), layout);
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Kernel threads.
-
-/// The body of a [`KThread`].
-trait ThreadFn: Send + 'static {
-    /// Runs in the new thread; `ctx` tells it when to stop.
-    fn run(self, ctx: &ThreadCtx);
-}
-
-/// What only the code of a [`KThread`] may ask.
-///
-/// # Invariants
-///
-/// Only exists on the stack of a thread started by [`KThread::spawn`], i.e. of a kthread.
-struct ThreadCtx(PhantomData<*mut ()>);
-
-impl ThreadCtx {
-    /// Whether the [`KThread`] handle is being dropped.
-    fn should_stop(&self) -> bool {
-        // SAFETY: By the type invariant the current task is a kthread, the one kind of task
-        // `kthread_should_stop()` may be asked about.
-        unsafe { bindings::kthread_should_stop() }
-    }
-
-    /// CPU time this thread has consumed so far, in nanoseconds.
-    fn cpu_time_ns(&self) -> u64 {
-        let task = Task::current_raw();
-        // SAFETY: `current` is valid while it runs. Only the scheduler writes our
-        // `se.sum_exec_runtime`, on this CPU; an aligned 64-bit volatile read cannot tear and at
-        // worst misses the running slice.
-        unsafe { core::ptr::read_volatile(&raw const (*task).se.sum_exec_runtime) }
-    }
-}
-
-/// A kernel thread that runs a [`ThreadFn`], stopped and reaped when dropped.
-///
-/// # Invariants
-///
-/// `task` is a kthread made by `kthread_create_on_node()` with `Self::main` and `slot` as
-/// argument, already woken, on which this handle holds a reference. `slot` comes from
-/// [`KBox::into_raw`]; only that thread uses it until `kthread_stop_put()` in `drop` returns.
-struct KThread<T: ThreadFn> {
-    task: NonNull<bindings::task_struct>,
-    slot: *mut Option<T>,
-}
-
-// SAFETY: The handle only stops and reaps its thread, which any task may do, and the body it
-// handed to the thread is `Send`.
-unsafe impl<T: ThreadFn> Send for KThread<T> {}
-
-// SAFETY: A shared `&KThread` offers no operation at all.
-unsafe impl<T: ThreadFn> Sync for KThread<T> {}
-
-impl<T: ThreadFn> KThread<T> {
-    /// Starts a thread called `name` running `body`, bound to `cpu` if one is given.
-    fn spawn(body: T, name: &CStr, cpu: Option<CpuId>) -> Result<Self> {
-        let slot = KBox::into_raw(KBox::new(Some(body), GFP_KERNEL)?);
-        // SAFETY: `Self::main` is a thread function that expects `slot`. The name goes through
-        // "%s", so it is never parsed as a format; the kernel copies it.
-        let raw = unsafe {
-            bindings::kthread_create_on_node(
-                Some(Self::main),
-                slot.cast(),
-                bindings::NUMA_NO_NODE,
-                c"%s".as_char_ptr(),
-                name.as_char_ptr(),
-            )
-        };
-        let task = match from_err_ptr(raw).and_then(|task| NonNull::new(task).ok_or(ENOMEM)) {
-            Ok(task) => task,
-            Err(e) => {
-                // SAFETY: No thread was made, so the slot from `into_raw` above is still ours.
-                drop(unsafe { KBox::from_raw(slot) });
-                return Err(e);
-            }
-        };
-        // SAFETY: `task` is a new kthread that sleeps until woken and has not run `main` yet,
-        // so it may still be bound to a CPU. The reference taken here is the one
-        // `kthread_stop_put()` drops.
-        unsafe {
-            bindings::get_task_struct(task.as_ptr());
-            if let Some(cpu) = cpu {
-                bindings::kthread_bind(task.as_ptr(), cpu.as_u32());
-            }
-            bindings::wake_up_process(task.as_ptr());
-        }
-        // INVARIANT: Made with `main` and `slot`, woken and referenced above.
-        Ok(Self { task, slot })
-    }
-
-    /// The thread function.
-    ///
-    /// # Safety
-    ///
-    /// `slot` must be the argument [`Self::spawn`] gave the thread.
-    unsafe extern "C" fn main(slot: *mut c_void) -> c_int {
-        // SAFETY: By the safety requirement and the `KThread` invariant, this thread is the only
-        // user of the slot until `kthread_stop_put()` returns, which is after we return.
-        let body = unsafe { (*slot.cast::<Option<T>>()).take() };
-        if let Some(body) = body {
-            // INVARIANT: This is the kthread that `spawn` started.
-            body.run(&ThreadCtx(PhantomData));
-        }
-        0
-    }
-}
-
-impl<T: ThreadFn> Drop for KThread<T> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant `task` is a kthread we hold a reference on and have not
-        // stopped yet. `kthread_stop_put()` stops it (or reaps it if its body has returned),
-        // waits until it has exited and drops our reference.
-        unsafe { bindings::kthread_stop_put(self.task.as_ptr()) };
-        // SAFETY: The thread has exited, so the slot, from `KBox::into_raw`, is ours again.
-        drop(unsafe { KBox::from_raw(self.slot) });
-    }
-}
-
-/// The first `limit` online CPUs, or all of them if `limit` is 0.
-fn online_cpus(limit: u32) -> Result<KVec<CpuId>> {
-    // SAFETY: `__cpu_online_mask` lives as long as the kernel. Read without `cpus_read_lock()`,
-    // a concurrent hotplug can only make the answer stale.
-    let online = unsafe { Cpumask::from_raw(&raw const bindings::__cpu_online_mask) };
-    let mut cpus = KVec::new();
-    for cpu in (0..nr_cpu_ids()).filter_map(CpuId::from_u32) {
-        if online.test(cpu) && (limit == 0 || cpus.len() < limit as usize) {
-            cpus.push(cpu, GFP_KERNEL)?;
-        }
-    }
-    Ok(cpus)
 }
 
 // ---------------------------------------------------------------------------
