@@ -92,13 +92,25 @@ def check_complete(run):
 
 
 def insn_counts(insns):
-    """function -> (key off, key on) instructions added, summed over its sites."""
+    """function -> (key off, key on) instructions its fast path gains.
+
+    A function may have more sites than its fast path passes (mutex_unlock
+    has a second one after the slow path); ecs-insn-count.py marks the one
+    an uncontended call runs as fast_path.
+    """
     out = {}
     for entry in insns.get("paths", []):
-        off = sum(site["off"]["count"] for site in entry.get("sites", []))
-        on = sum(site["on"]["count"] for site in entry.get("sites", []))
-        out[entry["function"]] = (off, on)
+        sites = [s for s in entry.get("sites", []) if s.get("fast_path", True)]
+        out[entry["function"]] = (sum(s["off"]["count"] for s in sites),
+                                  sum(s["on"]["count"] for s in sites))
     return out
+
+
+def tool_name(insns):
+    tool = insns.get("tool", "?")
+    if isinstance(tool, dict):
+        return f"{tool.get('disassembler', '?')} ({tool.get('version', '?')})"
+    return str(tool)
 
 
 def describe(values):
@@ -144,7 +156,7 @@ def table(meta, runs, summary, insns):
         f"guest: {threads} vCPUs under TCG ({meta.get('qemu', '?')}), pinned to host CPUs "
         f"{meta.get('pin', '?')}; {pairs} off/on pairs x {runs[0]['rounds']} rounds x "
         f"{runs[0]['iterations']} sections per thread; commit {meta.get('commit', '?')}",
-        f"instructions: {insns.get('tool', '?')} on vmlinux sha256 "
+        f"instructions: {tool_name(insns)} on vmlinux sha256 "
         f"{str(insns.get('sha256', '?'))[:16]}..., added by the hooks (lock + unlock)",
         "",
         f"{'':15}|{'1 thread':^33}|{f'{threads} threads':^33}|{'insns added':^13}|"
