@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs in an L1 guest: the eCS host side of our L1 kernel, seen from an L2
+# guest that QEMU starts with -cpu host,migratable=off (QEMU passes an
+# unnamed KVM feature bit such as KVM_FEATURE_ECS only then). The L2 runs
+# the ecs selftest expecting the shim to register with the host
+# (ecs.expect_ecs=1) and the ecs_host selftest (MSR checks and #GP, the
+# host's hints); afterwards the L1 must still be healthy.
+. /ecs/tests/lib/ktap.sh
+. /ecs/tests/lib/nested.sh
+
+nested_prepare
+ktap_begin 4
+ktap_check kvm-offers-ecs [ "$(cat /sys/module/kvm/parameters/ecs 2>/dev/null)" = Y ]
+
+out=/tmp/l2-ecs-host
+l2_vm l2-ecs "$out" --smp 2 --cpu host,migratable=off \
+	--append "ecs.expect_kvm=1 ecs.expect_ecs=1" -- \
+	env ECS_SUITE_ONLY="ecs ecs_host" /ecs/tests/run-suite.sh /ecs/tests/guest
+rc=$?
+sed 's/^/    /' "$out.ktap"
+ktap_check l2-selftests [ $rc = 0 ]
+ktap_info "L2 $(grep seconds= $out/status) (boot, selftests, power-off)"
+ktap_check l2-console-clean console-check "$out/console.log"
+splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace')
+[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
+ktap_check l1-host-clean [ -z "$splat" ]
+ktap_end
