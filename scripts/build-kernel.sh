@@ -67,11 +67,20 @@ if [ ! -d "$dir/src" ]; then
 fi
 
 # Take the tree back to pristine where the last series touched it, then
-# apply the current series. Restored and patched files get a fresh mtime,
-# so make recompiles exactly what depends on them.
+# apply the current series. A file that ends up as it was keeps its old
+# mtime, every other restored or patched file gets a fresh one, so make
+# recompiles exactly what depends on what changed (a patch to KVM alone
+# must not rebuild everything that includes a header another patch
+# touches).
 mapfile -t previous < "$dir/applied-files"
 patched_files "${patches[@]}" | sort -u - "$dir/applied-files" > "$dir/applied-files.new"
 mv "$dir/applied-files.new" "$dir/applied-files"
+rm -rf "$dir/previous-files" && mkdir -p "$dir/previous-files"
+for f in "${previous[@]}"; do
+	[ -f "$dir/src/$f" ] || continue
+	mkdir -p "$dir/previous-files/$(dirname "$f")"
+	cp -p "$dir/src/$f" "$dir/previous-files/$f"
+done
 for f in "${previous[@]}"; do
 	if [ -f "$PRISTINE_SRC/$f" ]; then
 		cp --remove-destination "$PRISTINE_SRC/$f" "$dir/src/$f"
@@ -84,6 +93,12 @@ for p in "${patches[@]}"; do
 		die "patch ${p#"$ECS_REPO"/} does not apply to $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
 done
 patched_files "${patches[@]}" > "$dir/applied-files"
+for f in "${previous[@]}"; do
+	if [ -f "$dir/previous-files/$f" ] && cmp -s "$dir/previous-files/$f" "$dir/src/$f"; then
+		touch -r "$dir/previous-files/$f" "$dir/src/$f"
+	fi
+done
+rm -rf "$dir/previous-files"
 
 mkdir -p "$dir/build"
 kmake() {

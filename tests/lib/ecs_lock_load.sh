@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest half of tests/nested/ecs_extend.sh: with the eCS shim registered,
+# keep both vCPUs in lock-heavy kernel code (locktorture on mutexes, then
+# rwsems), then hold explicit non-preemptible sections back to back for
+# 2 s on one vCPU while the other vCPU spins, i.e. a guest that does not
+# leave its critical section. KTAP; prints the per-CPU extension counters the host
+# wrote into the eCS areas.
+. /ecs/tests/lib/ktap.sh
+shim=/ecs/modules/ecs.ko
+dir=/sys/kernel/debug/ecs
+seconds=${1:-8}
+field() { sed -n "s/^$1: //p" $dir/state; }
+granted_sum() { awk '/^cpu/ { s += $6 } END { print s + 0 }' $dir/cpus; }
+
+ktap_begin 5
+ktap_check shim-enabled sh -c "insmod $shim && [ \"\$(sed -n 's/^state: //p' $dir/state)\" = enabled ]"
+for t in mutex_lock rwsem_lock; do
+	before=$(dmesg | wc -l)
+	if modprobe locktorture torture_type=$t nwriters_stress=2 nreaders_stress=2 stat_interval=0; then
+		sleep "$seconds"
+		rmmod locktorture
+		ktap_check "locktorture-$t" sh -c "dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'"
+	else
+		ktap_fail "locktorture-$t" "modprobe locktorture failed"
+	fi
+done
+# A section that outlasts any extension, with the other vCPU competing.
+end=$(($(date +%s) + 4))
+(while [ "$(date +%s)" -lt $end ]; do :; done) &
+spinner=$!
+# The knob holds a non-preemptible section for at most 50 ms (it spins
+# with preemption off): 40 back to back.
+holds=0
+for _ in $(seq 40); do
+	echo 'nonpreemptible 50' > $dir/hold && holds=$((holds + 1))
+done
+ktap_check hold-nonpreemptible-2s [ $holds = 40 ]
+wait $spinner
+sed 's/^/# /' $dir/cpus
+ktap_info "extensions_granted, summed over the vCPUs: $(granted_sum)"
+ktap_check guest-saw-extensions [ "$(granted_sum)" -gt 0 ]
+rmmod ecs
+ktap_end
