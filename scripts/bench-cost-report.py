@@ -16,6 +16,9 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from guest_dump import sections  # noqa: E402
+
 # The benchmark's paths, in the paper's order, with the functions of the
 # built vmlinux that one empty section of each calls (lock, then unlock).
 PATHS = [
@@ -44,20 +47,6 @@ PAPER = {
 }
 
 SAMPLE_FIELDS = ("path", "threads", "thread", "cpu", "round", "ps_per_section")
-
-
-def sections(path):
-    """The "=== NAME" sections of a dump, as lists of lines."""
-    out, cur = {}, None
-    with open(path, errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            if line.startswith("=== "):
-                cur = line[4:].strip()
-                out[cur] = []
-            elif cur is not None:
-                out[cur].append(line)
-    return out
 
 
 def parse_run(name, lines):

@@ -16,6 +16,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from guest_dump import sections  # noqa: E402
+
 RUNS = ("baseline", "overcommit")
 
 # Table 2 of papers/rcu-reader-preemption-atc17.txt (ms); the footprint
@@ -28,20 +31,6 @@ PAPER = {
                    "p90": 109.98, "p50": 60.32, "p99": None},
 }
 PAPER_PEAK_INCREASE = "+50% (+842 MB)"
-
-
-def sections(path):
-    """The "=== NAME" sections of a dump, as lists of lines."""
-    out, cur = {}, None
-    with open(path, errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            if line.startswith("=== "):
-                cur = line[4:].strip()
-                out[cur] = []
-            elif cur is not None:
-                out[cur].append(line)
-    return out
 
 
 def number(s):

@@ -15,7 +15,6 @@ samples=/sys/kernel/debug/ecs_costbench/samples
 
 paths="empty api spinlock rwlock_read rwlock_write mutex rwsem_read rwsem_write rcu"
 online=$(grep -c '^processor' /proc/cpuinfo)
-new_dmesg() { dmesg | tail -n +$(($1 + 1)); }
 bad_params="iterations=0 iterations=10000001 rounds=0 rounds=1001 threads=$((online + 1))
 threads=-1 rounds=x"
 n_bad=$(echo $bad_params | wc -w)
@@ -86,20 +85,7 @@ fi
 
 # --- Bad parameters. -------------------------------------------------------------
 for p in $bad_params; do
-	name=${p%%=*}
-	before=$(dmesg | wc -l)
-	err=$(insmod $ko "$p" 2>&1)
-	rc=$?
-	if [ $rc = 0 ]; then
-		rmmod ecs_costbench
-		ktap_fail "rejects-$p" "insmod succeeded"
-	elif ! echo "$err" | grep -q 'Invalid argument'; then
-		ktap_fail "rejects-$p" "not EINVAL: $err"
-	elif ! new_dmesg "$before" | grep -q "$name"; then
-		ktap_fail "rejects-$p" "no error naming $name: $(new_dmesg "$before" | tail -n 2)"
-	else
-		ktap_pass "rejects-$p"
-	fi
+	ktap_rejects "rejects-$p" $ko ecs_costbench "$p" "${p%%=*}"
 done
 ktap_check not-loaded-after-rejects sh -c '! [ -d /sys/module/ecs_costbench ]'
 ktap_check no-splat sh -c "! dmesg | grep -E 'BUG|WARNING|Oops|rcu.*stall'"

@@ -72,3 +72,20 @@ ktap_end() {
 ecs_cmdline() {
 	tr ' ' '\n' < /proc/cmdline | sed -n "s/^ecs\.$1=//p" | tail -n 1
 }
+
+# ktap_rejects NAME KO MODULE "ARGS" PATTERN: `insmod KO ARGS` must fail with
+# EINVAL and a kernel message matching PATTERN (the parameter's name).
+ktap_rejects() {
+	_before=$(dmesg | wc -l)
+	# shellcheck disable=SC2086 # ARGS are split on purpose
+	if _err=$(insmod "$2" $4 2>&1); then
+		rmmod "$3"
+		ktap_fail "$1" "insmod succeeded"
+	elif ! echo "$_err" | grep -q 'Invalid argument'; then
+		ktap_fail "$1" "not EINVAL: $_err"
+	elif ! dmesg | tail -n +$((_before + 1)) | grep -q "$5"; then
+		ktap_fail "$1" "no error naming it: $(dmesg | tail -n 2)"
+	else
+		ktap_pass "$1"
+	fi
+}
