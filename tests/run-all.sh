@@ -8,11 +8,16 @@
 #      TCG, which boots one L2 guest of the same kernel at a time (in a
 #      2-vCPU L1 an L2 running locktorture hung; two L2s at once are
 #      tests/stress/, run by make campaign)
+#   nested-host, only when asked for (make check-host): the eCS host side
+#      end to end (tests/nested-host) in the same kind of L1; not in the
+#      default set because its L1 hung in 2 of 7 runs (QEMU TCG, see the
+#      README)
 # Results go to results/<time>-<commit>/ (git-ignored); the last lines are
 # the kselftest totals and "N passed, N failed, N skipped".
 #
 # Environment: ECS_KERNEL, ECS_GUEST_INITRD, ECS_HOST_INITRD (set by make),
-# ECS_CHECK_ONLY="cargo lint scripts guest nested" to run a subset.
+# ECS_CHECK_ONLY="cargo lint scripts guest nested" to run a subset,
+# ECS_CHECK_ONLY=nested-host for the eCS host side.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,7 +30,7 @@ echo "$commit$dirty" > "$results/COMMIT"
 ktap="$results/check.ktap"
 
 suites=()
-for s in cargo lint scripts guest nested; do
+for s in cargo lint scripts guest nested nested-host; do
 	case " $only " in *" $s "*) suites+=("$s") ;; esac
 done
 
@@ -100,7 +105,7 @@ vm_suite() {
 # Each VM suite adds a second result: its console is free of splats.
 planned=0
 for s in "${suites[@]}"; do
-	case $s in guest | nested) planned=$((planned + 2)) ;; *) planned=$((planned + 1)) ;; esac
+	case $s in guest | nested*) planned=$((planned + 2)) ;; *) planned=$((planned + 1)) ;; esac
 done
 emit "TAP version 13"
 emit "1..$planned"
@@ -114,10 +119,10 @@ for s in "${suites[@]}"; do
 	scripts) "$repo/tests/run-suite.sh" "$repo/tests/scripts" 300 | indent ;;
 	guest) vm_suite guest "${ECS_GUEST_INITRD:-}" --smp 2 --mem 1G --timeout 900 \
 		-- /ecs/tests/run-suite.sh /ecs/tests/guest 600 | indent ;;
-	# idle=poll: the L1 never halts. Twice the L1 hung halted with
-	# interrupts on and its timers dead (QEMU TCG lost the wake-up).
-	nested) vm_suite nested "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 900 \
-		--append idle=poll -- /ecs/tests/run-suite.sh /ecs/tests/nested 800 | indent ;;
+	# idle=poll: the L1 never halts; one L1 hung halted with its timer
+	# interrupt never delivered, and the suite runs faster (136 s, not 200).
+	nested | nested-host) vm_suite "$s" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 900 \
+		--append idle=poll -- /ecs/tests/run-suite.sh "/ecs/tests/$s" 800 | indent ;;
 	esac
 	rc=${PIPESTATUS[0]}
 	emit "# $s took $(($(date +%s) - start))s"
@@ -126,7 +131,7 @@ for s in "${suites[@]}"; do
 	4) emit "ok $i $s # SKIP" ;;
 	*) emit "not ok $i $s # exit=$rc" ;;
 	esac
-	case $s in guest | nested)
+	case $s in guest | nested*)
 		i=$((i + 1))
 		if [ ! -f "$results/$s/console.log" ]; then
 			emit "ok $i $s-console # SKIP no console log (the VM did not run)"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Guest half of tests/nested/ecs_extend.sh: with the eCS shim registered,
+# Guest half of tests/nested-host/ecs_extend.sh: with the eCS shim registered,
 # keep both vCPUs in lock-heavy kernel code (locktorture on mutexes, then
 # rwsems), then hold explicit non-preemptible sections back to back for
 # 2 s on one vCPU while the other vCPU spins, i.e. a guest that does not
