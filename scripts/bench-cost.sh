@@ -21,7 +21,8 @@
 # them). DIR gets guest/ (the VM's console.log and ktap.log with the samples),
 # insns.json, meta.json, then from the report: samples.json and table.txt.
 set -uo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib/common.sh"
+repo=$ECS_REPO
 repeat=3
 pin=0,1
 out=
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--report-only) report_only=$2; shift 2 ;;
 	--) shift; break ;;
-	-h | --help) sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2; exit 2 ;;
+	-h | --help) usage; exit 2 ;;
 	*) echo "bench-cost: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -46,14 +47,16 @@ case $repeat in '' | *[!0-9]* | 0) echo "bench-cost: --repeat wants a positive n
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] && [ -f "${ECS_VMLINUX:-}" ] ||
 	{ echo "bench-cost: no ECS_KERNEL/ECS_GUEST_INITRD/ECS_VMLINUX: run through make bench-cost" >&2; exit 2; }
 
-commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$repo" status --porcelain -- modules tests scripts guest-patches 2>/dev/null | grep -q . && echo -dirty)
-: "${out:=$repo/results/bench-cost/$(date -u +%Y%m%dT%H%M%SZ)-$commit$dirty}"
-mkdir -p "$out"
+revision=$(source_revision)
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+else
+	out=$(results_dir bench-cost)
+fi
 
 {
-	printf '{"commit":"%s%s","date":"%s","repeat":%d,"pin":"%s",' \
-		"$commit" "$dirty" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$repeat" "$pin"
+	printf '{"commit":"%s","date":"%s","repeat":%d,"pin":"%s",' \
+		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$repeat" "$pin"
 	printf '"insmod_args":"%s","host_cpus":%d,"guest_vcpus":2,"qemu":"%s",' "$*" "$(nproc)" \
 		"$(qemu-system-x86_64 --version | head -1)"
 	printf '"accel":"tcg","loadavg_start":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

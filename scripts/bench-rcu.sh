@@ -24,7 +24,8 @@
 # the module's debugfs files, status), meta.json, then from the report:
 # baseline.json, overcommit.json, table.txt, rcu_membench.png.
 set -uo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib/common.sh"
+repo=$ECS_REPO
 duration=20
 pin=0,1
 hog=host
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--report-only) report_only=$2; shift 2 ;;
 	--) shift; break ;;
-	-h | --help) sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2; exit 2 ;;
+	-h | --help) usage; exit 2 ;;
 	*) echo "bench-rcu: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -52,10 +53,12 @@ case $duration in '' | *[!0-9]*) echo "bench-rcu: --duration wants seconds" >&2;
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] ||
 	{ echo "bench-rcu: no ECS_KERNEL/ECS_GUEST_INITRD: run through make bench-rcu" >&2; exit 2; }
 
-commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$repo" status --porcelain -- modules tests scripts 2>/dev/null | grep -q . && echo -dirty)
-: "${out:=$repo/results/bench-rcu/$(date -u +%Y%m%dT%H%M%SZ)-$commit$dirty}"
-mkdir -p "$out"
+revision=$(source_revision)
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+else
+	out=$(results_dir bench-rcu)
+fi
 insmod_args=(duration="$duration" "$@")
 timeout=$((duration + 300))
 
@@ -98,8 +101,8 @@ run() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 {
-	printf '{"commit":"%s%s","date":"%s","duration_s":%d,"pin":"%s","hog":"%s",' \
-		"$commit" "$dirty" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$duration" "$pin" "$hog"
+	printf '{"commit":"%s","date":"%s","duration_s":%d,"pin":"%s","hog":"%s",' \
+		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$duration" "$pin" "$hog"
 	printf '"insmod_args":"%s","host_cpus":%d,"qemu":"%s",' "${insmod_args[*]}" "$(nproc)" \
 		"$(qemu-system-x86_64 --version | head -1)"
 	printf '"loadavg_start":"%s"}\n' "$(loadavg)"

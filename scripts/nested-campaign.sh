@@ -11,7 +11,8 @@
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
 # a failed run keeps its console log, and its tail is printed.
 set -uo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib/common.sh"
+repo=$ECS_REPO
 runs=20
 l1_smp=1
 l1_cpu=max,la57=off
@@ -26,9 +27,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] || { echo "run through make campaign" >&2; exit 2; }
-commit=$(git -C "$repo" rev-parse --short HEAD)
-out="$repo/results/nested-campaign/$(date -u +%Y%m%dT%H%M%SZ)-$commit-l1smp$l1_smp"
-mkdir -p "$out"
+out=$(results_dir nested-campaign "-l1smp$l1_smp")
 qemu_version=$(qemu-system-x86_64 --version | head -1)
 echo "# $runs runs: L1 -smp $l1_smp -cpu $l1_cpu, two 2-vCPU L2s busy ${busy}s; $qemu_version"
 pass=0
@@ -56,7 +55,7 @@ for i in $(seq 1 "$runs"); do
 done
 json+="]"
 printf '{"commit":"%s","l1_smp":%d,"l1_cpu":"%s","busy_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$commit" "$l1_smp" "$l1_cpu" "$busy" "$qemu_version" "$json" > "$out/runs.json"
+	"$(source_revision)" "$l1_smp" "$l1_cpu" "$busy" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))

@@ -22,11 +22,9 @@ set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 only=${ECS_CHECK_ONLY:-cargo lint scripts guest nested}
-commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$repo" status --porcelain 2>/dev/null | grep -q . && echo -dirty)
-results="$repo/results/check/$(date -u +%Y%m%dT%H%M%SZ)-$commit$dirty"
-mkdir -p "$results"
-echo "$commit$dirty" > "$results/COMMIT"
+. "$repo/scripts/lib/common.sh"
+results=$(results_dir check)
+source_revision > "$results/COMMIT"
 ktap="$results/check.ktap"
 
 suites=()

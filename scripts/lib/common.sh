@@ -90,3 +90,26 @@ kernel_dir() {
 kernel_stamp() {
 	echo "$(kernel_dir "${1:-default}")/built-$(kernel_key "${1:-default}")"
 }
+
+# The commit the tree is at, "-dirty" appended if it has changes: the name
+# results carry.
+source_revision() {
+	local commit
+	commit=$(git -C "$ECS_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if git -C "$ECS_REPO" status --porcelain 2>/dev/null | grep -q .; then
+		commit=$commit-dirty
+	fi
+	echo "$commit"
+}
+
+# results_dir KIND [SUFFIX]: a new results/KIND/<UTC time>-<revision>SUFFIX.
+results_dir() {
+	local dir
+	dir="$ECS_REPO/results/$1/$(date -u +%Y%m%dT%H%M%SZ)-$(source_revision)${2:-}"
+	mkdir -p "$dir" && echo "$dir"
+}
+
+# The calling script's header comment, from line 3 to its `set -uo`.
+usage() {
+	sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
+}

@@ -11,8 +11,7 @@
 
 ko=/ecs/modules/ecs.ko
 dir=/sys/kernel/debug/ecs
-[ -f $ko ] || ktap_skip_all "$ko is not in this initramfs"
-[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
+ktap_require_module $ko
 
 field() { sed -n "s/^$1: //p" $dir/state; }
 loaded() { [ -d /sys/module/ecs ]; }

@@ -10,8 +10,7 @@
 ko=/ecs/modules/ecs_costbench.ko
 shim=/ecs/modules/ecs.ko
 samples=/sys/kernel/debug/ecs_costbench/samples
-[ -f $ko ] || ktap_skip_all "$ko is not in this initramfs"
-[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
+ktap_require_module $ko
 
 paths="empty api spinlock rwlock_read rwlock_write mutex rwsem_read rwsem_write rcu"
 online=$(grep -c '^processor' /proc/cpuinfo)

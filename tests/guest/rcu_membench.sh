@@ -8,8 +8,7 @@
 
 ko=/ecs/modules/rcu_membench.ko
 dir=/sys/kernel/debug/rcu_membench
-[ -f $ko ] || ktap_skip_all "$ko is not in this initramfs"
-[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
+ktap_require_module $ko
 
 field() { sed -n "s/^$1: //p" $dir/summary; }
 kb() { sed -n "s/^$1: *\([0-9]*\) kB/\1/p" /proc/meminfo; }

@@ -89,3 +89,10 @@ ktap_rejects() {
 		ktap_pass "$1"
 	fi
 }
+
+# ktap_require_module KO: skip the whole test unless the module KO is in
+# this initramfs and debugfs, where our modules report, is mounted.
+ktap_require_module() {
+	[ -f "$1" ] || ktap_skip_all "$1 is not in this initramfs"
+	[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
+}

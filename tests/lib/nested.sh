@@ -28,3 +28,19 @@ l2_vm() {
 	[ $l2_rc = 0 ] || sed 's/^/# /' "$outdir.err"
 	return $l2_rc
 }
+
+# l2_results OUTDIR RC: the L2's own KTAP (nested here), then two results:
+# l2-selftests (its command exited RC = 0) and l2-console-clean.
+l2_results() {
+	sed 's/^/    /' "$1.ktap"
+	ktap_check l2-selftests [ "$2" = 0 ]
+	ktap_info "L2 $(grep seconds= "$1/status") (boot, selftests, power-off)"
+	ktap_check l2-console-clean console-check "$1/console.log"
+}
+
+# l1_host_clean: one result, no splat in this L1 host's kernel log.
+l1_host_clean() {
+	_splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace')
+	[ -n "$_splat" ] && echo "$_splat" | sed 's/^/# /'
+	ktap_check l1-host-clean [ -z "$_splat" ]
+}

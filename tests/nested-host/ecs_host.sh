@@ -17,12 +17,6 @@ out=/tmp/l2-ecs-host
 l2_vm l2-ecs "$out" --smp 2 --cpu host,migratable=off \
 	--append "ecs.expect_kvm=1 ecs.expect_ecs=1" -- \
 	env ECS_SUITE_ONLY="ecs ecs_host" /ecs/tests/run-suite.sh /ecs/tests/guest
-rc=$?
-sed 's/^/    /' "$out.ktap"
-ktap_check l2-selftests [ $rc = 0 ]
-ktap_info "L2 $(grep seconds= $out/status) (boot, selftests, power-off)"
-ktap_check l2-console-clean console-check "$out/console.log"
-splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace')
-[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
-ktap_check l1-host-clean [ -z "$splat" ]
+l2_results "$out" $?
+l1_host_clean
 ktap_end

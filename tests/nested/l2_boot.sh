@@ -18,9 +18,5 @@ out=/tmp/l2-boot
 # (silent console, QEMU's SVM emulation) while the L2 ran all of them.
 l2_vm l2 "$out" --smp 2 --append "ecs.expect_kvm=1" -- \
 	env ECS_SUITE_ONLY="pvinfo ecs" /ecs/tests/run-suite.sh /ecs/tests/guest
-rc=$?
-sed 's/^/    /' "$out.ktap"
-ktap_check l2-selftests [ $rc = 0 ]
-ktap_info "L2 $(grep seconds= $out/status) (boot, selftests, power-off)"
-ktap_check l2-console-clean console-check "$out/console.log"
+l2_results "$out" $?
 ktap_end
