@@ -65,7 +65,7 @@ check: images
 	tests/run-all.sh
 
 # The eCS host side end to end in nested VMs (tests/nested-host); not part
-# of make check while QEMU TCG hangs the L1 now and then (README).
+# of make check while its L1 hangs now and then (README).
 check-host: images
 	ECS_CHECK_ONLY=nested-host tests/run-all.sh
 .PHONY: check-host

@@ -10,8 +10,7 @@
 #      tests/stress/, run by make campaign)
 #   nested-host, only when asked for (make check-host): the eCS host side
 #      end to end (tests/nested-host) in the same kind of L1; not in the
-#      default set because its L1 hung in 2 of 8 runs (QEMU TCG, see the
-#      README)
+#      default set because its L1 hung in 3 of 9 runs (see the README)
 # Results go to results/<time>-<commit>/ (git-ignored); the last lines are
 # the kselftest totals and "N passed, N failed, N skipped".
 #
