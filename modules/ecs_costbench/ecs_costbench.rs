@@ -21,9 +21,12 @@ use kernel::{
 
 #[path = "../common/kthread.rs"]
 mod kthread;
+#[path = "../common/param.rs"]
+mod param;
 #[path = "../common/rwsem.rs"]
 mod rwsem;
 use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
+use param::in_range;
 use rwsem::RwSem;
 
 module! {
@@ -310,16 +313,6 @@ struct Params {
     iterations: u32,
     rounds: u32,
     threads: u32,
-}
-
-/// `value` if it lies in `min..=max`, else `EINVAL` and an error that names the parameter.
-fn in_range(name: &str, value: u32, min: u32, max: u32) -> Result<u32> {
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        pr_err!("{name}={value} is out of range [{min}, {max}]\n");
-        Err(EINVAL)
-    }
 }
 
 impl Params {

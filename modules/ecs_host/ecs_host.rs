@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! eCS host policy: defers preempting a vCPU in a guest critical section, once in a row.
+//! eCS host policy: defers preempting a vCPU in a guest critical section, once per stay on a CPU.
 
 use core::{fmt, ptr::NonNull};
 use kernel::{
@@ -10,6 +10,10 @@ use kernel::{
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
 };
+
+#[path = "../common/param.rs"]
+mod param;
+use param::in_range;
 
 module! {
     type: EcsHost,
@@ -22,8 +26,21 @@ module! {
             default: true,
             description: "Grant extensions (false: only count, the baseline)",
         },
+        extension_us: u32 {
+            default: 1000,
+            description: "Longest extension, in microseconds (paper: one 1 ms schedule)",
+        },
+        poll_us: u32 {
+            default: 50,
+            description: "How often an extended vCPU is checked for having left its section (us)",
+        },
     },
 }
+
+/// Bounds of `extension_us` and `poll_us`: checks more often than every 10 us would cost more
+/// than they save, and no extension may outlast a 100 Hz tick.
+const MIN_US: u32 = 10;
+const MAX_US: u32 = 10_000;
 
 /// Counters of the callback's decisions, for all VMs together (KVM keeps them per VM).
 struct Stats {
@@ -31,21 +48,24 @@ struct Stats {
     not_ecs: Atomic<u64>,
     /// The vCPU was outside any critical section: preempted as usual.
     outside: Atomic<u64>,
-    /// The vCPU was in a critical section and got an extension.
-    granted: Atomic<u64>,
-    /// The vCPU was in a critical section but had just been extended: preempted anyway.
-    preempted_in_section: Atomic<u64>,
+    /// The vCPU was in a critical section and may run on (a new extension or one within bound).
+    deferred: Atomic<u64>,
+    /// The vCPU was in a critical section but had had its extension: preempted anyway.
+    refused: Atomic<u64>,
 }
 
 static STATS: Stats = Stats {
     not_ecs: Atomic::new(0),
     outside: Atomic::new(0),
-    granted: Atomic::new(0),
-    preempted_in_section: Atomic::new(0),
+    deferred: Atomic::new(0),
+    refused: Atomic::new(0),
 };
 
 /// Whether extensions are granted; set once at load.
 static GRANT: Atomic<bool> = Atomic::new(true);
+/// The longest extension and the interval of the checks, in ns; set once at load.
+static EXTENSION_NS: Atomic<u64> = Atomic::new(0);
+static POLL_NS: Atomic<u64> = Atomic::new(0);
 
 fn bump(counter: &Atomic<u64>) {
     counter.fetch_add(1, Relaxed);
@@ -80,15 +100,16 @@ impl RunningVcpu {
         unsafe { bindings::kvm_ecs_in_section(self.vcpu.as_ptr()) }
     }
 
-    /// Starts an extension; false if one is already running.
-    fn begin_extension(&self) -> bool {
+    /// Lets the vCPU run on: a new extension of at most `limit_ns`, checked every `poll_ns`, or
+    /// the running one if within its bound; false if it had its extension.
+    fn begin_extension(&self, limit_ns: u64, poll_ns: u64) -> bool {
         // SAFETY: As for `in_section`; interrupts are off.
-        unsafe { bindings::kvm_ecs_extension_begin(self.vcpu.as_ptr()) }
+        unsafe { bindings::kvm_ecs_extension_begin(self.vcpu.as_ptr(), limit_ns, poll_ns) }
     }
 
-    fn end_extension(&self, preempted_in_section: bool) {
+    fn end_extension(&self) {
         // SAFETY: As for `begin_extension`.
-        unsafe { bindings::kvm_ecs_extension_end(self.vcpu.as_ptr(), preempted_in_section) }
+        unsafe { bindings::kvm_ecs_extension_end(self.vcpu.as_ptr()) }
     }
 }
 
@@ -104,16 +125,18 @@ unsafe extern "C" fn defer(_curr: *mut bindings::task_struct) -> bool {
         return false;
     };
     if !vcpu.in_section() {
-        vcpu.end_extension(false);
+        vcpu.end_extension();
         bump(&STATS.outside);
         return false;
     }
-    if GRANT.load(Relaxed) && vcpu.begin_extension() {
-        bump(&STATS.granted);
+    if GRANT.load(Relaxed)
+        && vcpu.begin_extension(EXTENSION_NS.load(Relaxed), POLL_NS.load(Relaxed))
+    {
+        bump(&STATS.deferred);
         return true;
     }
-    vcpu.end_extension(true);
-    bump(&STATS.preempted_in_section);
+    vcpu.end_extension();
+    bump(&STATS.refused);
     false
 }
 
@@ -149,14 +172,27 @@ struct StatsFile;
 
 fn show_stats(_: &StatsFile, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "grant: {}", u8::from(GRANT.load(Relaxed)))?;
-    writeln!(f, "granted: {}", STATS.granted.load(Relaxed))?;
-    writeln!(
-        f,
-        "preempted_in_section: {}",
-        STATS.preempted_in_section.load(Relaxed)
-    )?;
+    writeln!(f, "extension_ns: {}", EXTENSION_NS.load(Relaxed))?;
+    writeln!(f, "poll_ns: {}", POLL_NS.load(Relaxed))?;
+    writeln!(f, "deferred: {}", STATS.deferred.load(Relaxed))?;
+    writeln!(f, "refused: {}", STATS.refused.load(Relaxed))?;
     writeln!(f, "outside: {}", STATS.outside.load(Relaxed))?;
     writeln!(f, "not_ecs: {}", STATS.not_ecs.load(Relaxed))
+}
+
+/// Checks the module parameters and stores them for [`defer`].
+fn configure() -> Result {
+    use module_parameters as p;
+    let extension_us = in_range("extension_us", p::extension_us.value(), MIN_US, MAX_US)?;
+    let poll_us = in_range("poll_us", p::poll_us.value(), MIN_US, MAX_US)?;
+    if poll_us > extension_us {
+        pr_err!("poll_us={poll_us} is longer than extension_us={extension_us}\n");
+        return Err(EINVAL);
+    }
+    GRANT.store(p::grant.value(), Relaxed);
+    EXTENSION_NS.store(u64::from(extension_us) * 1000, Relaxed);
+    POLL_NS.store(u64::from(poll_us) * 1000, Relaxed);
+    Ok(())
 }
 
 #[pin_data]
@@ -169,9 +205,12 @@ struct EcsHost {
 
 impl kernel::InPlaceModule for EcsHost {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        GRANT.store(module_parameters::grant.value(), Relaxed);
         try_pin_init!(Self {
-            _registration: DeferRegistration::new()?,
+            // The parameters are read before the callback can run.
+            _registration: {
+                configure()?;
+                DeferRegistration::new()?
+            },
             _stats <- Scope::dir(StatsFile, c"ecs_host", |file, dir| {
                 dir.read_callback_file(c"stats", file, &show_stats);
             }),

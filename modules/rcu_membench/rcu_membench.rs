@@ -22,7 +22,10 @@ use kernel::{
 
 #[path = "../common/kthread.rs"]
 mod kthread;
+#[path = "../common/param.rs"]
+mod param;
 use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
+use param::in_range;
 
 module! {
     type: RcuMembench,
@@ -208,21 +211,6 @@ struct Params {
     cpus: u32,
     sample_every: u32,
     series_ms: u32,
-}
-
-/// `value` if it lies in `min..=max`, else `EINVAL` and an error that names the parameter.
-fn in_range<T: Copy + PartialOrd + Into<u64>>(name: &str, value: T, min: T, max: T) -> Result<T> {
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        pr_err!(
-            "{name}={} is out of range [{}, {}]\n",
-            value.into(),
-            min.into(),
-            max.into()
-        );
-        Err(EINVAL)
-    }
 }
 
 impl Params {

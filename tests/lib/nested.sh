@@ -44,3 +44,36 @@ l1_host_clean() {
 	[ -n "$_splat" ] && echo "$_splat" | sed 's/^/# /'
 	ktap_check l1-host-clean [ -z "$_splat" ]
 }
+
+# kvm_stats_sampler OUT SERIAL STAT...: until killed, append to OUT twice a
+# second one line per VM: its KVM debugfs directory (<QEMU pid>-<fd>), the
+# phase of the L2 whose serial log is SERIAL (boot until it printed
+# "load-started", load until "=== churn" or "=== summary", then after)
+# and the named per-VM KVM stats. Run it in the background. Shell builtins
+# only, apart from sleep: it shares the CPU with the VMs it measures.
+kvm_stats_sampler() {
+	_out=$1
+	_serial=$2
+	shift 2
+	while :; do
+		_phase=boot
+		if [ -f "$_serial" ]; then
+			while IFS= read -r _l; do
+				case $_l in
+				load-started*) _phase=load ;;
+				"=== churn"* | "=== summary"*) _phase=after ;;
+				esac
+			done < "$_serial"
+		fi
+		for _d in /sys/kernel/debug/kvm/*-*; do
+			[ -r "$_d/ecs_extensions" ] || continue
+			_line="${_d##*/} $_phase"
+			for _s in "$@"; do
+				read -r _v < "$_d/$_s"
+				_line="$_line $_v"
+			done
+			echo "$_line"
+		done >> "$_out"
+		sleep 0.5
+	done
+}

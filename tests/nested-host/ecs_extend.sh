@@ -4,12 +4,13 @@
 # the policy module ecs_host and boots a 2-vCPU L2 whose vCPU threads share
 # its one CPU (overcommitted), with the eCS shim registered and a lock-heavy
 # load (tests/lib/ecs_lock_load.sh). While the L2 runs, KVM's per-VM stats
-# are sampled. Asserts: extensions were granted; vCPUs in a critical section
-# were still preempted when extended before (never twice in a row, and a
-# guest holding a section for 2 s is preempted); no extension lasted longer
-# than three ticks (it ends at the next tick, one tick at most; the slack is
-# for the emulated L1's timer, which TCG may deliver late); rmmod of the
-# policy leaves a healthy host.
+# are sampled. Asserts: the policy rejects bad parameters; extensions were
+# granted and most ended with the guest out of its section (avoided
+# preemptions); a guest holding a section for 2 s is still preempted (its
+# extensions reach their bound and it is preempted in the section); no
+# extension lasted longer than its bound (1 ms) plus three ticks of slack
+# for the emulated L1's timers, which TCG may deliver late when the host
+# is busy; rmmod of the policy leaves a healthy host.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
@@ -20,23 +21,24 @@ stats=/sys/kernel/debug/ecs_host/stats
 hz=$(ecs_cmdline hz)
 tick_ns=$((1000000000 / ${hz:-250}))
 
-ktap_begin 8
-ktap_check policy-loaded insmod $host_ko
+bad_params="extension_us=0 extension_us=9 extension_us=10001 poll_us=0 poll_us=4294967295 extension_us=100,poll_us=200"
+ktap_begin $((9 + $(echo $bad_params | wc -w)))
+for p in $bad_params; do
+	ktap_rejects "rejects-$p" $host_ko ecs_host "$(echo "$p" | tr ',' ' ')" "ecs_host: ${p##*,}"
+done
+extension_us=1000
+ktap_check policy-loaded insmod $host_ko extension_us=$extension_us poll_us=50
 before=$(sed 's/: /=/' $stats | tr '\n' ' ')
 
-# Sample the L2's KVM stats once a second: its debugfs directory goes with it.
+# Sample the L2's KVM stats: its debugfs directory goes with it.
+kvm_stats="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns"
 samples=/tmp/ecs-extend-kvm-stats
+out=/tmp/l2-ecs-extend
 : > $samples
-(while :; do
-	for d in /sys/kernel/debug/kvm/*-*; do
-		[ -r "$d/ecs_extensions" ] || continue
-		echo "$(cat "$d/ecs_extensions") $(cat "$d/ecs_preempted_in_section") $(cat "$d/ecs_give_backs") $(cat "$d/ecs_extension_max_ns")"
-	done >> $samples
-	sleep 1
-done) &
+# shellcheck disable=SC2086 # the names are split on purpose
+kvm_stats_sampler $samples "$out/ktap.log" $kvm_stats &
 sampler=$!
 
-out=/tmp/l2-ecs-extend
 l2_vm l2-extend "$out" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
 	/ecs/tests/lib/ecs_lock_load.sh 8
 rc=$?
@@ -46,14 +48,22 @@ sed 's/^/    /' "$out.ktap"
 ktap_check l2-load [ $rc = 0 ]
 
 sed 's/^/# /' $stats
-last=$(tail -n 1 $samples)
-set -- $last
-extensions=${1:-0} in_section=${2:-0} give_backs=${3:-0} max_ns=${4:-0}
-ktap_info "KVM stats of the L2 (last sample): ecs_extensions=$extensions ecs_preempted_in_section=$in_section ecs_give_backs=$give_backs ecs_extension_max_ns=$max_ns (tick $tick_ns ns)"
+# shellcheck disable=SC2046 # one sample: directory, phase, the stats
+set -- $(tail -n 1 $samples)
+[ $# -ge 2 ] && shift 2
+extensions=${1:-0} avoided=${2:-0} expired=${4:-0} in_section=${6:-0} max_ns=${7:-0}
+named=
+i=1
+for s in $kvm_stats; do
+	eval "named=\"\$named $s=\${$i:-0}\""
+	i=$((i + 1))
+done
+ktap_info "KVM stats of the L2 (last sample):$named (tick $tick_ns ns)"
 ktap_check extensions-granted [ "$extensions" -gt 0 ]
-ktap_check preempted-anyway-in-section [ "$in_section" -gt 0 ]
-ktap_check extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((3 * tick_ns)) ]
-ktap_check policy-counted sh -c "[ \$(sed -n 's/^granted: //p' $stats) -gt 0 ]"
+ktap_check preemptions-avoided [ "$avoided" -gt 0 ]
+ktap_check endless-section-still-preempted [ "$expired" -gt 0 -a "$in_section" -gt 0 ]
+ktap_check extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + 3 * tick_ns)) ]
+ktap_check policy-counted sh -c "[ \$(sed -n 's/^deferred: //p' $stats) -gt 0 ]"
 ktap_info "policy counters before the L2: $before"
 ktap_check policy-unloaded rmmod ecs_host
 l1_host_clean

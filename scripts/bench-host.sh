@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The eCS host side measured (issue 5, part 5) in a 1-vCPU L1 of our host
+# kernel under TCG, with L2 guests of the same kernel:
+#   (a) the fraction of in-critical-section preemptions that eCS avoids
+#       (paper: 85-100%), a churn load in a 2-vCPU L2, without and with
+#       the ecs_host policy;
+#   (b) fairness as in the paper's Figure 7: an annotated and a plain
+#       1-vCPU L2 share the L1's CPU, cumulative CPU time of each over
+#       10 s (paper: 4.95 s each);
+#   (c) rcu_membench in an overcommitted L2, without and with the policy.
+# tests/lib/ecs_host_bench.sh runs in the L1 and prints raw data;
+# scripts/bench-host-report.py parses it, prints the three results and
+# draws fairness.png.
+#
+#   scripts/bench-host.sh [--parts "avoided fairness rcu"] [--seconds S]
+#                         [--repeat N] [--fair-seconds S] [--out DIR]
+#                         [--report-only DIR] [-- POLICY_ARG...]
+#
+#   --parts LIST      which of avoided, fairness, rcu (default all three)
+#   --seconds S       churn load per avoided run (default 20)
+#   --repeat N        baseline/eCS pairs of avoided runs (default 2)
+#   --fair-seconds S  the fairness window (default 10)
+#   --out DIR         results directory (default
+#                     results/bench-host/<UTC time>-<commit>)
+#   --report-only DIR only parse and report a finished DIR
+#   POLICY_ARG        ecs_host parameters (extension_us=, poll_us=)
+#
+# Needs ECS_KERNEL and ECS_HOST_INITRD (`make bench-host` sets them). DIR
+# gets l1/ (the L1's console.log and ktap.log with every sample), meta.json,
+# then from the report: samples.json, report.txt and fairness.png.
+set -uo pipefail
+. "$(dirname "$0")/lib/common.sh"
+repo=$ECS_REPO
+parts="avoided fairness rcu"
+seconds=20
+repeat=2
+fair_seconds=10
+out=
+report_only=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--parts) parts=$2; shift 2 ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--repeat) repeat=$2; shift 2 ;;
+	--fair-seconds) fair_seconds=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--report-only) report_only=$2; shift 2 ;;
+	--) shift; break ;;
+	-h | --help) usage; exit 2 ;;
+	*) echo "bench-host: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+report() { /usr/bin/python3 "$repo/scripts/bench-host-report.py" "$1"; }
+if [ -n "$report_only" ]; then
+	report "$report_only"
+	exit
+fi
+for n in "$seconds" "$repeat" "$fair_seconds"; do
+	case $n in '' | *[!0-9]* | 0) echo "bench-host: --seconds, --repeat and --fair-seconds want positive numbers" >&2; exit 2 ;; esac
+done
+for p in $parts; do
+	case $p in avoided | fairness | rcu) ;; *) echo "bench-host: unknown part '$p'" >&2; exit 2 ;; esac
+done
+[ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] ||
+	{ echo "bench-host: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench-host" >&2; exit 2; }
+
+revision=$(source_revision)
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+else
+	out=$(results_dir bench-host)
+fi
+{
+	printf '{"commit":"%s","date":"%s","parts":"%s","seconds":%d,"repeat":%d,' \
+		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$parts" "$seconds" "$repeat"
+	printf '"fair_seconds":%d,"policy_args":"%s","host_cpus":%d,"l1_vcpus":1,"qemu":"%s",' \
+		"$fair_seconds" "$*" "$(nproc)" "$(qemu-system-x86_64 --version | head -1)"
+	printf '"accel":"tcg","loadavg_start":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$out/meta.json"
+
+# Per avoided run: L2 boot (~30 s nested) + load; fairness and rcu ~2 min each.
+timeout=$((repeat * 2 * (seconds + 90) + 600))
+echo "bench-host: parts '$parts' in a 1-vCPU L1 (up to ${timeout}s) ..." >&2
+"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
+	--append idle=poll --name bench-host --out "$out/l1" --timeout "$timeout" \
+	-- /ecs/tests/lib/ecs_host_bench.sh --parts "$parts" --seconds "$seconds" \
+	--repeat "$repeat" --fair-seconds "$fair_seconds" -- "$@" > /dev/null 2> "$out/l1.err"
+rc=$?
+if [ $rc != 0 ]; then
+	echo "bench-host: the L1 run failed (exit $rc), see $out/l1.err; reporting what it printed" >&2
+	tail -n 20 "$out/l1.err" >&2
+fi
+report "$out" || exit
+exit $rc
