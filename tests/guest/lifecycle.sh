@@ -1,0 +1,98 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Lifecycle under load (issue 7): while a busy loop runs on every vCPU, each
+# of our guest modules is loaded and unloaded 100 times (rcu_membench in
+# the middle of a run, so that its unload must wait for the callbacks in
+# flight: rcu_barrier()); then, with the eCS shim and an rcu_membench run
+# loaded, vCPU 1 goes offline and online again 10 times. Nothing may hang
+# (the suite's time limit), fail, splat or leak: the slab and vmalloc
+# totals before and after are compared (a loose bound) and printed.
+. /ecs/tests/lib/ktap.sh
+
+mods=/ecs/modules
+for m in pvinfo ecs ecs_costbench rcu_membench; do
+	[ $m = pvinfo ] && m=ecs_pvinfo
+	ktap_require_module $mods/$m.ko
+done
+cycles=${LIFECYCLE_CYCLES:-100}
+hotplugs=10
+cpu1=/sys/devices/system/cpu/cpu1/online
+
+slab_kb() { sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+vmalloc_n() { grep -c . /proc/vmallocinfo; }
+
+ktap_begin 11
+
+# MODULE "ARGS": load and unload $cycles times; one result.
+cycle() {
+	i=0
+	failed=
+	while [ $i -lt "$cycles" ]; do
+		# shellcheck disable=SC2086 # ARGS are split on purpose
+		insmod $mods/$1.ko $2 || { failed="insmod #$i"; break; }
+		rmmod "$1" || { failed="rmmod #$i"; break; }
+		i=$((i + 1))
+	done
+	if [ -z "$failed" ] && [ ! -d "/sys/module/$1" ]; then
+		ktap_pass "load-unload-${cycles}x-$1"
+	else
+		ktap_fail "load-unload-${cycles}x-$1" "${failed:-module left loaded}"
+	fi
+}
+
+# Warm the caches, then take the totals.
+insmod $mods/ecs_pvinfo.ko && rmmod ecs_pvinfo
+slab_before=$(slab_kb)
+vmalloc_before=$(vmalloc_n)
+before=$(dmesg | wc -l)
+
+end=$(($(date +%s) + 100000))
+spinners=
+i=0
+while [ $i -lt "$(nproc)" ]; do
+	(while [ "$(date +%s)" -lt $end ]; do :; done) &
+	spinners="$spinners $!"
+	i=$((i + 1))
+done
+
+start=$(date +%s)
+cycle ecs_pvinfo ""
+cycle ecs ""
+cycle ecs_costbench "iterations=10 rounds=1 threads=1"
+# A run of 1 s at load, unloaded at once: its callbacks are in flight.
+cycle rcu_membench "duration=1 rate=2000"
+ktap_info "$((4 * cycles)) load/unload cycles under load in $(($(date +%s) - start)) s"
+
+if [ -w $cpu1 ]; then
+	insmod $mods/ecs.ko
+	insmod $mods/rcu_membench.ko duration=60 rate=2000
+	failed=
+	n=0
+	while [ $n -lt $hotplugs ]; do
+		echo 0 > $cpu1 || { failed="offline #$n"; break; }
+		echo 1 > $cpu1 || { failed="online #$n"; break; }
+		n=$((n + 1))
+	done
+	if [ -z "$failed" ]; then ktap_pass "hotplug-${hotplugs}x-cpu1"; else ktap_fail "hotplug-${hotplugs}x-cpu1" "$failed"; fi
+	ktap_check shim-state-after-hotplug sh -c "grep -q '^state: ' /sys/kernel/debug/ecs/state"
+	ktap_check rcu_membench-runs-after-hotplug sh -c "grep -q '^state: running' /sys/kernel/debug/rcu_membench/summary"
+	ktap_check unload-after-hotplug sh -c "rmmod rcu_membench && rmmod ecs"
+else
+	ktap_skip hotplug-cpu1 "no $cpu1 (one vCPU, or no CPU hotplug)"
+	ktap_skip shim-state-after-hotplug "no hotplug"
+	ktap_skip rcu_membench-runs-after-hotplug "no hotplug"
+	ktap_skip unload-after-hotplug "no hotplug"
+fi
+
+for p in $spinners; do kill "$p"; done
+wait 2>/dev/null
+
+splat=$(dmesg | tail -n +$((before + 1)) | grep -E 'BUG|WARNING|Oops|Call Trace|stall')
+[ -n "$splat" ] && echo "$splat" | head -n 20 | sed 's/^/# /'
+slab_after=$(slab_kb)
+vmalloc_after=$(vmalloc_n)
+ktap_info "Slab ${slab_before} -> ${slab_after} kB, vmalloc areas ${vmalloc_before} -> ${vmalloc_after}"
+ktap_check no-splat [ -z "$splat" ]
+ktap_check slab-not-leaked [ $((slab_after - slab_before)) -lt 2048 ]
+ktap_check vmalloc-not-leaked [ $((vmalloc_after - vmalloc_before)) -lt 16 ]
+ktap_end
