@@ -48,11 +48,7 @@ case $repeat in '' | *[!0-9]* | 0) echo "bench-cost: --repeat wants a positive n
 	{ echo "bench-cost: no ECS_KERNEL/ECS_GUEST_INITRD/ECS_VMLINUX: run through make bench-cost" >&2; exit 2; }
 
 revision=$(source_revision)
-if [ -n "$out" ]; then
-	mkdir -p "$out"
-else
-	out=$(results_dir bench-cost)
-fi
+out=$(bench_dir bench-cost "$out") || exit
 
 {
 	printf '{"commit":"%s","date":"%s","repeat":%d,"pin":"%s",' \

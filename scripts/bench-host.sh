@@ -66,11 +66,7 @@ done
 	{ echo "bench-host: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench-host" >&2; exit 2; }
 
 revision=$(source_revision)
-if [ -n "$out" ]; then
-	mkdir -p "$out"
-else
-	out=$(results_dir bench-host)
-fi
+out=$(bench_dir bench-host "$out") || exit
 {
 	printf '{"commit":"%s","date":"%s","parts":"%s","seconds":%d,"repeat":%d,' \
 		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$parts" "$seconds" "$repeat"

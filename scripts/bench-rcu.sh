@@ -54,11 +54,7 @@ case $duration in '' | *[!0-9]*) echo "bench-rcu: --duration wants seconds" >&2;
 	{ echo "bench-rcu: no ECS_KERNEL/ECS_GUEST_INITRD: run through make bench-rcu" >&2; exit 2; }
 
 revision=$(source_revision)
-if [ -n "$out" ]; then
-	mkdir -p "$out"
-else
-	out=$(results_dir bench-rcu)
-fi
+out=$(bench_dir bench-rcu "$out") || exit
 insmod_args=(duration="$duration" "$@")
 timeout=$((duration + 300))
 

@@ -109,6 +109,16 @@ results_dir() {
 	mkdir -p "$dir" && echo "$dir"
 }
 
+# bench_dir KIND OUT: OUT (created) if a benchmark was given --out, else a
+# new results_dir KIND.
+bench_dir() {
+	if [ -n "$2" ]; then
+		mkdir -p "$2" && echo "$2"
+	else
+		results_dir "$1"
+	fi
+}
+
 # The calling script's header comment, from line 3 to its `set -uo`.
 usage() {
 	sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
