@@ -134,8 +134,8 @@ def summarize_avoided(runs):
     return result
 
 
-def parse_fairness(secs):
-    lines = secs.get("fairness")
+def parse_fairness(secs, part="fairness"):
+    lines = secs.get(part)
     if lines is None:
         return None
     samples, info = [], {}
@@ -227,6 +227,19 @@ def report(data, meta):
                 f"paper: {PAPER_FAIR_S} s each in 10 s"]
     elif fa is not None:
         out += ["", "(b) Fairness: no samples (see l1/ktap.log)"]
+    ab = data.get("abuse")
+    if ab and "difference" in ab:
+        k = ab.get("kvm_annotated", {})
+        ext = ab.get("extensions_after", 0) - ab.get("extensions_before", 0)
+        more = (ab["annotated_s"] - ab["plain_s"]) / ab["plain_s"] if ab["plain_s"] else None
+        out += ["", f"(abuse) A guest that holds non-preemptible sections back to back beside a plain "
+                f"one, {ab['window_s']:.1f} s window",
+                f"abusing VM: {ab['annotated_s']:.3f} s CPU, plain VM: {ab['plain_s']:.3f} s CPU, "
+                f"abuser gets {pct(more)} more; extensions in the window: {ext}; over the whole run "
+                f"{k.get('ecs_extensions_expired', '-')} of {k.get('ecs_extensions', '-')} extensions "
+                f"reached their bound, longest {k.get('ecs_extension_max_ns', 0) / 1e6:.2f} ms"]
+    elif ab is not None:
+        out += ["", "(abuse) no samples (see l1/ktap.log)"]
     rc = data.get("rcu")
     if rc:
         out += ["", "(c) rcu_membench in a 2-vCPU L2, one L1 CPU shared with a busy loop",
@@ -281,8 +294,9 @@ def main():
     if avoided:
         data["avoided"] = avoided
         data["avoided_summary"] = summarize_avoided(avoided)
-    if "fairness" in secs:
-        data["fairness"] = parse_fairness(secs)
+    for part in ("fairness", "abuse"):
+        if part in secs:
+            data[part] = parse_fairness(secs, part)
     rcu = parse_rcu(secs, d)
     if rcu:
         data["rcu"] = rcu

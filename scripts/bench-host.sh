@@ -8,16 +8,18 @@
 #   (b) fairness as in the paper's Figure 7: an annotated and a plain
 #       1-vCPU L2 share the L1's CPU, cumulative CPU time of each over
 #       10 s (paper: 4.95 s each);
-#   (c) rcu_membench in an overcommitted L2, without and with the policy.
+#   (c) rcu_membench in an overcommitted L2, without and with the policy;
+#   and (abuse) fairness again with an annotated L2 that keeps a
+#       non-preemptible section open almost all the time (issue 7).
 # tests/lib/ecs_host_bench.sh runs in the L1 and prints raw data;
 # scripts/bench-host-report.py parses it, prints the three results and
 # draws fairness.png.
 #
-#   scripts/bench-host.sh [--parts "avoided fairness rcu"] [--seconds S]
+#   scripts/bench-host.sh [--parts "avoided fairness abuse rcu"] [--seconds S]
 #                         [--repeat N] [--fair-seconds S] [--out DIR]
 #                         [--report-only DIR] [-- POLICY_ARG...]
 #
-#   --parts LIST      which of avoided, fairness, rcu (default all three)
+#   --parts LIST      which of avoided, fairness, abuse, rcu (default all)
 #   --seconds S       churn load per avoided run (default 20)
 #   --repeat N        baseline/eCS pairs of avoided runs (default 2)
 #   --fair-seconds S  the fairness window (default 10)
@@ -32,7 +34,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 repo=$ECS_REPO
-parts="avoided fairness rcu"
+parts="avoided fairness abuse rcu"
 seconds=20
 repeat=2
 fair_seconds=10
@@ -60,7 +62,7 @@ for n in "$seconds" "$repeat" "$fair_seconds"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench-host: --seconds, --repeat and --fair-seconds want positive numbers" >&2; exit 2 ;; esac
 done
 for p in $parts; do
-	case $p in avoided | fairness | rcu) ;; *) echo "bench-host: unknown part '$p'" >&2; exit 2 ;; esac
+	case $p in avoided | fairness | abuse | rcu) ;; *) echo "bench-host: unknown part '$p'" >&2; exit 2 ;; esac
 done
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] ||
 	{ echo "bench-host: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench-host" >&2; exit 2; }
@@ -75,8 +77,8 @@ out=$(bench_dir bench-host "$out") || exit
 	printf '"accel":"tcg","loadavg_start":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$out/meta.json"
 
-# Per avoided run: L2 boot (~30 s nested) + load; fairness and rcu ~2 min each.
-timeout=$((repeat * 2 * (seconds + 90) + 600))
+# Per avoided run: L2 boot (~30 s nested) + load; the others ~2-5 min each.
+timeout=$((repeat * 2 * (seconds + 90) + 900))
 echo "bench-host: parts '$parts' in a 1-vCPU L1 (up to ${timeout}s) ..." >&2
 "$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
 	--append idle=poll --name bench-host --out "$out/l1" --timeout "$timeout" \

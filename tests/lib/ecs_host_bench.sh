@@ -4,7 +4,7 @@
 # and measures the eCS host side with L2 guests of the same kernel. Not a
 # test: it prints raw data for scripts/bench-host-report.py.
 #
-#   ecs_host_bench.sh [--parts "avoided fairness rcu"] [--seconds S]
+#   ecs_host_bench.sh [--parts "avoided fairness abuse rcu"] [--seconds S]
 #                     [--repeat N] [--fair-seconds S] [-- POLICY_ARG...]
 #
 #   avoided   a 2-vCPU L2 (both vCPUs on the L1's one CPU) runs
@@ -15,6 +15,9 @@
 #   fairness  two 1-vCPU L2s at once, one annotated (shim) and one plain,
 #             both running the churn load, the policy loaded: the CPU time
 #             of each vCPU thread every 100 ms for --fair-seconds
+#   abuse     as fairness, but the annotated L2 holds non-preemptible
+#             sections back to back (tests/lib/ecs_abuse_load.sh): it must
+#             get no more CPU than the plain one
 #   rcu       a 2-vCPU L2 runs rcu_membench with the shim, with a busy loop
 #             in the L1 beside it, without and with the policy
 #
@@ -23,7 +26,7 @@
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
-parts="avoided fairness rcu"
+parts="avoided fairness abuse rcu"
 seconds=20
 repeat=2
 fair_seconds=10
@@ -81,6 +84,73 @@ run_sampled() {
 	l2_output "$name" "$out" $rc
 }
 
+# share_cpu PART ANNOTATED_LOAD: an annotated 1-vCPU L2 running
+# ANNOTATED_LOAD (a command of tests/lib, with the shim) and a plain one
+# running the churn load share the L1's CPU, the policy loaded; prints the
+# CPU time of each vCPU thread every 100 ms for --fair-seconds under
+# "=== PART", and the annotated VM's KVM stats.
+share_cpu() {
+	part=$1
+	load=$2
+	policy_on
+	for kind in annotated plain; do
+		mkdir -p /tmp/$part-$kind
+		cmd="/ecs/tests/lib/file_churn_load.sh"
+		[ $kind = annotated ] && cmd="/ecs/tests/lib/$load --shim"
+		# shellcheck disable=SC2086 # the command and its options are split on purpose
+		l2_vm "$part-$kind" /tmp/$part-$kind --smp 1 --cpu host,migratable=off -- \
+			$cmd $((fair_seconds + 30)) &
+		eval "pid_$kind=\$!"
+	done
+	# Both loads must run before the window opens.
+	n=0
+	until grep -q '^load-started' /tmp/$part-annotated/ktap.log 2>/dev/null &&
+		grep -q '^load-started' /tmp/$part-plain/ktap.log 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -gt 600 ] && { echo "ecs_host_bench: the $part L2s never started their load" >&2; break; }
+		sleep 0.2
+	done
+	echo "=== $part"
+	# The vCPU thread of each: QEMU names it "CPU 0/KVM".
+	for kind in annotated plain; do
+		tid=
+		for p in /proc/[0-9]*; do
+			tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-name $part-$kind," || continue
+			qemu=${p#/proc/}
+			for t in "$p"/task/*; do
+				[ "$(cat "$t/comm")" = "CPU 0/KVM" ] && tid=${t##*/}
+			done
+		done
+		echo "thread $kind qemu=$qemu tid=$tid"
+		eval "tid_$kind=$tid qemu_$kind=$qemu"
+	done
+	# shellcheck disable=SC2154 # set by the eval above
+	ann=/proc/$qemu_annotated/task/$tid_annotated/schedstat
+	# shellcheck disable=SC2154
+	pla=/proc/$qemu_plain/task/$tid_plain/schedstat
+	kvm_ann=$(ls -d /sys/kernel/debug/kvm/"$qemu_annotated"-* | head -n 1)
+	echo "extensions_before $(cat "$kvm_ann/ecs_extensions")"
+	echo "columns uptime_cs annotated_ns plain_ns"
+	# Shell builtins only: a fork per sample would take CPU from the VMs.
+	read -r up _ < /proc/uptime
+	end=$((${up%.*} + fair_seconds + 1))
+	while :; do
+		read -r up _ < /proc/uptime
+		read -r a _ < "$ann"
+		read -r p _ < "$pla"
+		echo "sample ${up%.*}${up#*.} $a $p"
+		[ "${up%.*}" -ge $end ] && break
+		sleep 0.1
+	done
+	echo "extensions_after $(cat "$kvm_ann/ecs_extensions")"
+	for s in $kvm_stats; do echo "kvm_annotated $s $(cat "$kvm_ann/$s")"; done
+	for kind in annotated plain; do
+		eval "wait \$pid_$kind"
+		l2_output "$part-$kind" /tmp/$part-$kind $?
+	done
+	policy_off
+}
+
 echo "=== meta"
 echo "l1_cpus $(nproc) l1_kernel $(uname -r) commit $(cat /ecs/COMMIT)"
 echo "seconds $seconds repeat $repeat fair_seconds $fair_seconds policy_args $policy_args"
@@ -100,64 +170,8 @@ for part in $parts; do
 			i=$((i + 1))
 		done
 		;;
-	fairness)
-		policy_on
-		for kind in annotated plain; do
-			mkdir -p /tmp/fair-$kind
-			shim=
-			[ $kind = annotated ] && shim=--shim
-			l2_vm "fair-$kind" /tmp/fair-$kind --smp 1 --cpu host,migratable=off -- \
-				/ecs/tests/lib/file_churn_load.sh $shim $((fair_seconds + 30)) &
-			eval "pid_$kind=\$!"
-		done
-		# Both loads must run before the window opens.
-		n=0
-		until grep -q '^load-started' /tmp/fair-annotated/ktap.log 2>/dev/null &&
-			grep -q '^load-started' /tmp/fair-plain/ktap.log 2>/dev/null; do
-			n=$((n + 1))
-			[ $n -gt 600 ] && { echo "ecs_host_bench: the fairness L2s never started their load" >&2; break; }
-			sleep 0.2
-		done
-		echo "=== fairness"
-		# The vCPU thread of each: QEMU names it "CPU 0/KVM".
-		for kind in annotated plain; do
-			tid=
-			for p in /proc/[0-9]*; do
-				tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-name fair-$kind," || continue
-				qemu=${p#/proc/}
-				for t in "$p"/task/*; do
-					[ "$(cat "$t/comm")" = "CPU 0/KVM" ] && tid=${t##*/}
-				done
-			done
-			echo "thread $kind qemu=$qemu tid=$tid"
-			eval "tid_$kind=$tid qemu_$kind=$qemu"
-		done
-		# shellcheck disable=SC2154 # set by the eval above
-		ann=/proc/$qemu_annotated/task/$tid_annotated/schedstat
-		# shellcheck disable=SC2154
-		pla=/proc/$qemu_plain/task/$tid_plain/schedstat
-		kvm_ann=$(ls -d /sys/kernel/debug/kvm/"$qemu_annotated"-* | head -n 1)
-		echo "extensions_before $(cat "$kvm_ann/ecs_extensions")"
-		echo "columns uptime_cs annotated_ns plain_ns"
-		# Shell builtins only: a fork per sample would take CPU from the VMs.
-		read -r up _ < /proc/uptime
-		end=$((${up%.*} + fair_seconds + 1))
-		while :; do
-			read -r up _ < /proc/uptime
-			read -r a _ < "$ann"
-			read -r p _ < "$pla"
-			echo "sample ${up%.*}${up#*.} $a $p"
-			[ "${up%.*}" -ge $end ] && break
-			sleep 0.1
-		done
-		echo "extensions_after $(cat "$kvm_ann/ecs_extensions")"
-		for s in $kvm_stats; do echo "kvm_annotated $s $(cat "$kvm_ann/$s")"; done
-		for kind in annotated plain; do
-			eval "wait \$pid_$kind"
-			l2_output "fair-$kind" /tmp/fair-$kind $?
-		done
-		policy_off
-		;;
+	fairness) share_cpu fairness file_churn_load.sh ;;
+	abuse) share_cpu abuse ecs_abuse_load.sh ;;
 	rcu)
 		for mode in baseline ecs; do
 			[ $mode = ecs ] && policy_on
