@@ -9,7 +9,8 @@
 #                     L1 KVM host
 #   make check-host   the eCS host side end to end in nested VMs (also
 #                     part of make check)
-#   make check-debug  the guest selftests on the debug kernel
+#   make check-debug  the guest selftests on the debug kernel (also part
+#                     of make check)
 #   make lint         rustfmt and clippy on our kernel modules
 #   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
 #                     overcommitted (scripts/bench-rcu.sh)
@@ -38,6 +39,11 @@ export ECS_GUEST_INITRD := $(IMAGES)/guest.cpio
 export ECS_HOST_INITRD := $(IMAGES)/host.cpio
 export ECS_KERNEL_DIR := $(KERNEL_DIR)
 export ECS_VMLINUX := $(KDIR)/vmlinux
+# The debug kernel (scripts/kconfig/debug.config) that make check runs the
+# guest selftests on too.
+DEBUG_KERNEL_DIR := $(shell scripts/build-kernel.sh --scenario debug --print-dir)
+export ECS_DEBUG_KERNEL := $(DEBUG_KERNEL_DIR)/build/arch/x86/boot/bzImage
+export ECS_DEBUG_GUEST_INITRD := $(DEBUG_KERNEL_DIR)/images/guest.cpio
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
@@ -66,8 +72,12 @@ $(ECS_HOST_INITRD): $(ECS_GUEST_INITRD) $(KERNEL_STAMP)
 demo: images
 	scripts/vm --initrd $(ECS_GUEST_INITRD) --name demo -- /ecs/tests/demo.sh
 
-check: images
+check: images debug-images
 	tests/run-all.sh
+
+debug-images:
+	$(MAKE) --no-print-directory SCENARIO=debug images
+.PHONY: debug-images
 
 # The eCS host side end to end in nested VMs (tests/nested-host), the last
 # part of make check, alone.
@@ -76,11 +86,10 @@ check-host: images
 .PHONY: check-host
 
 # The guest selftests on the debug kernel (scripts/kconfig/debug.config:
-# lockdep, KASAN, atomic-sleep checks, rcu_head debug objects); a splat on
-# the console fails the run. Not in make check: a second kernel build.
-CHECK_DEBUG_SUITES ?= guest
-check-debug:
-	$(MAKE) SCENARIO=debug check ECS_CHECK_ONLY="$(CHECK_DEBUG_SUITES)"
+# lockdep, KASAN, atomic-sleep checks, rcu_head debug objects), the last
+# part of make check, alone; a splat on the console fails it.
+check-debug: debug-images
+	ECS_CHECK_ONLY=guest-debug tests/run-all.sh
 .PHONY: check-debug
 
 lint: $(KERNEL_STAMP)

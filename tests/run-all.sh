@@ -10,24 +10,28 @@
 #      tests/stress/, run by make campaign)
 #   4. the eCS host side end to end (tests/nested-host) in the same kind
 #      of L1, with a shorter time limit (a run takes about 4 minutes)
+#   5. the guest selftests again on the debug kernel (guest-debug:
+#      lockdep, KASAN, ...; scripts/kconfig/debug.config), whose console
+#      must show no splat
 # Results go to results/<time>-<commit>/ (git-ignored); the last lines are
 # the kselftest totals and "N passed, N failed, N skipped".
 #
-# Environment: ECS_KERNEL, ECS_GUEST_INITRD, ECS_HOST_INITRD (set by make),
-# ECS_CHECK_ONLY="cargo lint scripts guest nested nested-host" (the
+# Environment: ECS_KERNEL, ECS_GUEST_INITRD, ECS_HOST_INITRD,
+# ECS_DEBUG_KERNEL, ECS_DEBUG_GUEST_INITRD (set by make),
+# ECS_CHECK_ONLY="cargo lint scripts guest nested nested-host guest-debug" (the
 # default) or a subset of it, e.g. ECS_CHECK_ONLY=nested-host for the eCS
 # host side alone (make check-host).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
-only=${ECS_CHECK_ONLY:-cargo lint scripts guest nested nested-host}
+only=${ECS_CHECK_ONLY:-cargo lint scripts guest nested nested-host guest-debug}
 . "$repo/scripts/lib/common.sh"
 results=$(results_dir check)
 source_revision > "$results/COMMIT"
 ktap="$results/check.ktap"
 
 suites=()
-for s in cargo lint scripts guest nested nested-host; do
+for s in cargo lint scripts guest nested nested-host guest-debug; do
 	case " $only " in *" $s "*) suites+=("$s") ;; esac
 done
 
@@ -80,18 +84,19 @@ lint_suite() {
 	return $rc
 }
 
+# vm_suite NAME KERNEL INITRD [vm options] -- COMMAND...
 vm_suite() {
-	local name=$1 initrd=$2
-	shift 2
+	local name=$1 kernel=$2 initrd=$3
+	shift 3
 	if ! command -v qemu-system-x86_64 >/dev/null; then
 		echo "1..0 # SKIP qemu-system-x86_64 is not installed (scripts/setup.sh)"
 		return 4
 	fi
-	if [ ! -f "${ECS_KERNEL:-}" ] || [ ! -f "$initrd" ]; then
-		echo "1..0 # SKIP no kernel or initramfs: run make (ECS_KERNEL=${ECS_KERNEL:-unset})"
+	if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
+		echo "1..0 # SKIP no kernel or initramfs: run make (kernel ${kernel:-unset})"
 		return 4
 	fi
-	"$repo/scripts/vm" --initrd "$initrd" --name "$name" --out "$results/$name" "$@" 2> "$results/$name.err"
+	"$repo/scripts/vm" --kernel "$kernel" --initrd "$initrd" --name "$name" --out "$results/$name" "$@" 2> "$results/$name.err"
 	local rc=$?
 	if [ $rc != 0 ] && [ $rc != 4 ]; then
 		sed 's/^/# /' "$results/$name.err"
@@ -102,7 +107,7 @@ vm_suite() {
 # Each VM suite adds a second result: its console is free of splats.
 planned=0
 for s in "${suites[@]}"; do
-	case $s in guest | nested*) planned=$((planned + 2)) ;; *) planned=$((planned + 1)) ;; esac
+	case $s in guest* | nested*) planned=$((planned + 2)) ;; *) planned=$((planned + 1)) ;; esac
 done
 emit "TAP version 13"
 emit "1..$planned"
@@ -114,15 +119,18 @@ for s in "${suites[@]}"; do
 	cargo) cargo_suite | indent ;;
 	lint) lint_suite | indent ;;
 	scripts) "$repo/tests/run-suite.sh" "$repo/tests/scripts" 300 | indent ;;
-	guest) vm_suite guest "${ECS_GUEST_INITRD:-}" --smp 2 --mem 1G --timeout 900 \
+	guest) vm_suite guest "${ECS_KERNEL:-}" "${ECS_GUEST_INITRD:-}" --smp 2 --mem 1G --timeout 900 \
 		-- /ecs/tests/run-suite.sh /ecs/tests/guest 600 | indent ;;
+	# KASAN and lockdep make it about ten times slower.
+	guest-debug) vm_suite guest-debug "${ECS_DEBUG_KERNEL:-}" "${ECS_DEBUG_GUEST_INITRD:-}" --smp 2 --mem 1G \
+		--timeout 1500 -- /ecs/tests/run-suite.sh /ecs/tests/guest 1200 | indent ;;
 	# idle=poll: the L1 never halts; one L1 hung halted with its timer
 	# interrupt never delivered, and the suite runs faster (136 s, not 200).
-	nested) vm_suite "$s" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 900 \
+	nested) vm_suite "$s" "${ECS_KERNEL:-}" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 900 \
 		--append idle=poll -- /ecs/tests/run-suite.sh "/ecs/tests/$s" 800 | indent ;;
 	# Each L2 takes 1-2 minutes: limits of 240 s per L2, 280 s per test
 	# and 600 s for the L1 report a hang from the innermost live level.
-	nested-host) vm_suite "$s" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 600 \
+	nested-host) vm_suite "$s" "${ECS_KERNEL:-}" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 600 \
 		--append "idle=poll ecs.l2_timeout=240" -- /ecs/tests/run-suite.sh "/ecs/tests/$s" 280 | indent ;;
 	esac
 	rc=${PIPESTATUS[0]}
@@ -132,7 +140,7 @@ for s in "${suites[@]}"; do
 	4) emit "ok $i $s # SKIP" ;;
 	*) emit "not ok $i $s # exit=$rc" ;;
 	esac
-	case $s in guest | nested*)
+	case $s in guest* | nested*)
 		i=$((i + 1))
 		if [ ! -f "$results/$s/console.log" ]; then
 			emit "ok $i $s-console # SKIP no console log (the VM did not run)"

@@ -96,3 +96,14 @@ ktap_require_module() {
 	[ -f "$1" ] || ktap_skip_all "$1 is not in this initramfs"
 	[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
 }
+
+# ktap_slab_not_leaked BEFORE_KB AFTER_KB LIMIT_KB: one result, the Slab
+# total grew by less than LIMIT_KB; skipped under KASAN, whose quarantine
+# keeps freed objects in the slabs for a while.
+ktap_slab_not_leaked() {
+	if dmesg | grep -q 'KernelAddressSanitizer initialized'; then
+		ktap_skip slab-not-leaked "KASAN quarantines freed objects (Slab $1 -> $2 kB)"
+	else
+		ktap_check slab-not-leaked [ $(($2 - $1)) -lt "$3" ]
+	fi
+}
