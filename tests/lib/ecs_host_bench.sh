@@ -44,7 +44,6 @@ policy_args="$*"
 
 nested_prepare
 host_ko=/ecs/modules/ecs_host.ko
-kvm_stats="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns"
 failed=0
 
 policy_on() {
@@ -73,13 +72,13 @@ run_sampled() {
 	samples=/tmp/$name.stats
 	: > "$samples"
 	mkdir -p "$out"
-	kvm_stats_sampler "$samples" "$out/ktap.log" $kvm_stats &
+	kvm_stats_sampler "$samples" "$out/ktap.log" $ECS_KVM_STATS &
 	sampler=$!
 	l2_vm "$name" "$out" --smp 2 --cpu host,migratable=off -- "$@"
 	rc=$?
 	kill $sampler
 	wait $sampler 2>/dev/null
-	echo "stats dir phase $kvm_stats"
+	echo "stats dir phase $ECS_KVM_STATS"
 	sed 's/^/stats /' "$samples"
 	l2_output "$name" "$out" $rc
 }
@@ -143,7 +142,7 @@ share_cpu() {
 		sleep 0.1
 	done
 	echo "extensions_after $(cat "$kvm_ann/ecs_extensions")"
-	for s in $kvm_stats; do echo "kvm_annotated $s $(cat "$kvm_ann/$s")"; done
+	for s in $ECS_KVM_STATS; do echo "kvm_annotated $s $(cat "$kvm_ann/$s")"; done
 	for kind in annotated plain; do
 		eval "wait \$pid_$kind"
 		l2_output "$part-$kind" /tmp/$part-$kind $?

@@ -45,6 +45,10 @@ l1_host_clean() {
 	ktap_check l1-host-clean [ -z "$_splat" ]
 }
 
+# The per-VM KVM debugfs stats of the eCS host side, in the order the
+# samplers print them.
+ECS_KVM_STATS="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns"
+
 # kvm_stats_sampler OUT SERIAL STAT...: until killed, append to OUT twice a
 # second one line per VM: its KVM debugfs directory (<QEMU pid>-<fd>), the
 # phase of the L2 whose serial log is SERIAL (boot until it printed

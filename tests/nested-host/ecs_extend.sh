@@ -31,12 +31,11 @@ ktap_check policy-loaded insmod $host_ko extension_us=$extension_us poll_us=50
 before=$(sed 's/: /=/' $stats | tr '\n' ' ')
 
 # Sample the L2's KVM stats: its debugfs directory goes with it.
-kvm_stats="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns"
 samples=/tmp/ecs-extend-kvm-stats
 out=/tmp/l2-ecs-extend
 : > $samples
 # shellcheck disable=SC2086 # the names are split on purpose
-kvm_stats_sampler $samples "$out/ktap.log" $kvm_stats &
+kvm_stats_sampler $samples "$out/ktap.log" $ECS_KVM_STATS &
 sampler=$!
 
 l2_vm l2-extend "$out" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
@@ -54,7 +53,7 @@ set -- $(tail -n 1 $samples)
 extensions=${1:-0} avoided=${2:-0} expired=${4:-0} in_section=${6:-0} max_ns=${7:-0}
 named=
 i=1
-for s in $kvm_stats; do
+for s in $ECS_KVM_STATS; do
 	eval "named=\"\$named $s=\${$i:-0}\""
 	i=$((i + 1))
 done
