@@ -9,7 +9,7 @@
 #      2-vCPU L1 an L2 running locktorture hung; two L2s at once are
 #      tests/stress/, run by make campaign)
 #   4. the eCS host side end to end (tests/nested-host) in the same kind
-#      of L1, with a shorter time limit (a run takes about 4 minutes)
+#      of L1, with a shorter time limit (a run takes about 2 minutes)
 #   5. the guest selftests again on the debug kernel (guest-debug:
 #      lockdep, KASAN, ...; scripts/kconfig/debug.config), whose console
 #      must show no splat
