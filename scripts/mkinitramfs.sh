@@ -41,6 +41,9 @@ mkdir -p "$root/ecs/scripts"
 # Only what runs inside a VM: not the host-side crates and their build output.
 rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
 cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
+mkdir -p "$root/ecs/bin"
+gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/psearchy_load" "$ECS_REPO/tests/lib/psearchy_load.c" ||
+	die "cannot build tests/lib/psearchy_load.c statically (build-essential installs libc6-dev)"
 git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
 
 if [ "$kind" = host ]; then

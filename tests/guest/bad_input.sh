@@ -13,7 +13,7 @@
 . /ecs/tests/lib/ktap.sh
 
 mods=/ecs/modules
-for m in rcu_membench ecs_costbench ecs; do
+for m in rcu_membench ecs_costbench ecs eschdspin; do
 	ktap_require_module $mods/$m.ko
 done
 online=$(grep -c '^processor' /proc/cpuinfo)
@@ -35,6 +35,9 @@ ecs_costbench|iterations=100 rounds=1|iterations|0 10000001 -1 4294967296 abc
 ecs_costbench|iterations=100 rounds=1|rounds|0 1001 -1
 ecs_costbench|iterations=100 rounds=1|threads|$((online + 1)) -1 4294967295
 ecs|count_without_host=0|count_without_host|2 maybe -1
+eschdspin|policy=0|policy|3 -1 4294967296 abc
+eschdspin|policy=0|fallback|2 3 -1 abc
+eschdspin|policy=0|spin_limit_us|0 10001 -1 4294967296
 EOF
 }
 n_params=$(cases | grep -c .)
@@ -44,6 +47,7 @@ knobs() {
 	cat <<EOF
 ecs|/sys/kernel/debug/ecs/hold|nonpreemptible 1| ;bogus;nonpreemptible -1;nonpreemptible 51;nonpreemptible 99999999999;nonpreemptible 1 2;rcu 1001;mutex 10001;nonpreemptible 1 and a tail longer than thirty-two bytes
 rcu_membench|/sys/kernel/debug/rcu_membench/control|stop| ;bogus;start start;stopstopstopstopstop;START
+eschdspin|/sys/kernel/debug/eschdspin/policy|schdspin| ;bogus;fallback eschdspin;fallback;fallback stock stock;eschdspin eschdspin;ESCHDSPIN;2;stock and a tail longer than thirty-two bytes
 EOF
 }
 n_knobs=$(knobs | grep -c .)

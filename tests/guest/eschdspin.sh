@@ -1,0 +1,114 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# eSCHDSPIN (issue 11), guest side: with each policy (stock, SCHDSPIN,
+# eSCHDSPIN; here the host shares no eCS hints, so eSCHDSPIN falls back),
+# locktorture on mutexes and on rwsems and the Psearchy-like load
+# (mmap/munmap and file churn in one directory: mmap_lock and i_rwsem
+# writers) must pass. The module's counts must add up and follow the
+# policy: stock never spins, SCHDSPIN spins, eSCHDSPIN without hints does
+# what its fallback says. Then the module is unloaded and loaded again in
+# the middle of the stress, 20 times: every waiter must get its lock (the
+# loads finish within their time, locktorture reports SUCCESS), no splat.
+. /ecs/tests/lib/ktap.sh
+
+ko=/ecs/modules/eschdspin.ko
+load=/ecs/bin/psearchy_load
+dir=/sys/kernel/debug/eschdspin
+ktap_require_module $ko
+[ -x $load ] || ktap_skip_all "no $load in the initramfs"
+[ "$(nproc)" -ge 2 ] || ktap_skip_all "needs 2 vCPUs for waiters to spin on"
+seconds=${ESCHDSPIN_SECONDS:-4}
+work=$(mktemp -d /tmp/eschdspin.XXXXXX)
+
+stat() { sed -n "s/^$1: //p" $dir/stats; }
+waits() { echo $(($(stat waits_mutex) + $(stat waits_rwsem_read) + $(stat waits_rwsem_write))); }
+policy_is() { [ "$(sed -n 's/^policy: //p' $dir/policy)" = "$1" ]; }
+
+# TYPE: locktorture TYPE for $seconds; true if it reported SUCCESS.
+torture() {
+	before=$(dmesg | wc -l)
+	modprobe locktorture torture_type="$1" nwriters_stress=3 nreaders_stress=3 stat_interval=0 || return 1
+	sleep "$seconds"
+	rmmod locktorture
+	dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'
+}
+
+# THREADS: the Psearchy-like load for $seconds; true if it ran and did work.
+psearchy() {
+	out=$($load "$1" "$seconds" "$work") || { echo "# psearchy_load: $out" >&2; return 1; }
+	echo "# $out"
+	[ "$(echo "$out" | awk '{ print $2 }')" -gt 0 ]
+}
+
+# Counts add up: every wait spun or slept without spinning; every spin got
+# the lock or went to sleep.
+consistent() {
+	[ "$(waits)" = $(($(stat spins) + $(stat sleeps) - $(stat spin_to_sleep))) ] &&
+		[ "$(stat spins)" = $(($(stat spin_acquired) + $(stat spin_to_sleep))) ]
+}
+
+dmesg_start=$(dmesg | wc -l)
+ktap_begin 20
+
+ktap_check load sh -c "insmod $ko && [ -d $dir ]"
+ktap_check default-policy policy_is eschdspin
+ktap_check no-host-hints grep -q '^host_hints: no' $dir/policy
+
+# POLICY [fallback F]: stress under it; results: stress passes, counts.
+for p in stock schdspin eschdspin "eschdspin fallback-stock"; do
+	name=$(echo "$p" | tr ' ' '-')
+	case $p in
+	*fallback-stock) echo "fallback stock" > $dir/policy; echo eschdspin > $dir/policy ;;
+	*) echo "fallback schdspin" > $dir/policy; echo "$p" > $dir/policy ;;
+	esac
+	w0=$(waits); s0=$(stat spins); n0=$(stat no_ecs)
+	ok=1
+	for t in mutex_lock rwsem_lock; do
+		torture $t || { ok=0; echo "# locktorture $t failed under $name"; }
+	done
+	psearchy 8 || ok=0
+	w=$(($(waits) - w0)); s=$(($(stat spins) - s0)); n=$(($(stat no_ecs) - n0))
+	ktap_info "$name: $w waits, $s spins, $n without hints; $(tr '\n' ' ' < $dir/stats)"
+	ktap_check "stress-$name" [ $ok = 1 -a "$w" -gt 0 ]
+	case $p in
+	stock) ktap_check "stock-never-spins" [ "$s" = 0 ] ;;
+	schdspin) ktap_check "schdspin-spins" [ "$s" -gt 0 ] ;;
+	eschdspin) ktap_check "eschdspin-falls-back-to-schdspin" [ "$s" -gt 0 -a "$n" -gt 0 ] ;;
+	*) ktap_check "eschdspin-falls-back-to-stock" [ "$s" = 0 -a "$n" -gt 0 ] ;;
+	esac
+done
+echo "fallback schdspin" > $dir/policy
+ktap_check counts-add-up consistent
+ktap_check spin-time-counted [ "$(stat spin_ns)" -gt 0 ]
+ktap_check unload rmmod eschdspin
+ktap_check debugfs-removed [ ! -e $dir ]
+
+# Unload and reload in the middle of the stress: spinning waiters go back
+# to sleeping on their lock; no wake-up may go missing.
+modprobe locktorture torture_type=rwsem_lock nwriters_stress=3 nreaders_stress=3 stat_interval=0
+before=$(dmesg | wc -l)
+$load 8 $((seconds * 3)) "$work" > "$work.out" 2>&1 &
+loader=$!
+cycles=0
+end=$(($(date +%s) + seconds * 2))
+while [ "$(date +%s)" -lt $end ] && [ $cycles -lt 20 ]; do
+	insmod $ko policy=1 || break
+	sleep 0.1
+	rmmod eschdspin || break
+	cycles=$((cycles + 1))
+done
+ktap_info "$cycles load/unload cycles under stress"
+ktap_check unload-under-stress [ $cycles -gt 0 -a ! -d /sys/module/eschdspin ]
+wait $loader
+rc=$?
+sed 's/^/# /' "$work.out"
+ktap_check load-finished-after-unloads [ $rc = 0 ]
+rmmod locktorture
+ktap_check locktorture-after-unloads sh -c "dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'"
+ktap_check no-files-left [ -z "$(ls "$work")" ]
+rm -rf "$work" "$work.out"
+
+splat=$(dmesg | tail -n +$((dmesg_start + 1)) | grep -E 'BUG|WARNING|Oops|Call Trace|hung_task|blocked for more')
+[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
+ktap_check no-splat [ -z "$splat" ]
+ktap_end
