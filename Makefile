@@ -20,6 +20,8 @@
 #   make bench-host   the eCS host side: preemptions avoided, fairness,
 #                     rcu_membench with and without it, in nested VMs
 #                     (scripts/bench-host.sh)
+#   make bench-spin   eSCHDSPIN: a Psearchy-like load in nested L2s under
+#                     stock, SCHDSPIN and eSCHDSPIN (scripts/bench-spin.sh)
 #   SCENARIO=debug    any of the above on the debug kernel
 #                     (scripts/kconfig/debug.config)
 
@@ -137,3 +139,12 @@ BENCH_HOST_ARGS ?= --repeat 3 -- extension_us=4000 poll_us=500
 bench-host: images
 	scripts/bench-host.sh $(BENCH_HOST_ARGS)
 .PHONY: bench-host
+
+# eSCHDSPIN (issue 11, the paper's Figure 6): the Psearchy-like load in L2
+# guests of a 1-vCPU L1, one, two and four L2 vCPUs on its CPU, under each
+# waiting policy. Results in results/bench-spin/<time>-<commit>/. See
+# scripts/bench-spin.sh.
+BENCH_SPIN_ARGS ?= --repeat 2
+bench-spin: images
+	scripts/bench-spin.sh $(BENCH_SPIN_ARGS)
+.PHONY: bench-spin

@@ -1,0 +1,102 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# L1 half of the eSCHDSPIN benchmark (scripts/bench-spin.sh), run in an L1
+# of our host kernel with the ecs_host policy loaded (all policies are
+# compared with eCS on, as in the paper's Figure 6): boots GUESTS L2s of
+# VCPUS vCPUs at once, each running tests/lib/eschdspin_l2_load.sh with the same
+# start second, so that their phases (one per policy) coincide. Prints
+# each L2's lines prefixed with "<name>| " and the ecs_host counts.
+#
+#   eschdspin_bench.sh --guests N --l2-vcpus V --seconds S --threads T --policies "..."
+#                      --boot-allowance S [-- ECS_HOST_ARG...]
+. /ecs/tests/lib/ktap.sh
+. /ecs/tests/lib/nested.sh
+guests=1
+l2_vcpus=2
+seconds=20
+threads=2
+policies="stock schdspin eschdspin"
+allowance=60
+while [ $# -gt 0 ]; do
+	case $1 in
+	--guests) guests=$2; shift 2 ;;
+	--l2-vcpus) l2_vcpus=$2; shift 2 ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--threads) threads=$2; shift 2 ;;
+	--policies) policies=$2; shift 2 ;;
+	--boot-allowance) allowance=$2; shift 2 ;;
+	--) shift; break ;;
+	*) echo "eschdspin_bench: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+
+nested_prepare
+# shellcheck disable=SC2086,SC2048 # the ecs_host arguments are split on purpose
+insmod /ecs/modules/ecs_host.ko $* || { echo "eschdspin_bench: insmod ecs_host $* failed" >&2; exit 1; }
+echo "bench guests=$guests l2_vcpus=$l2_vcpus seconds=$seconds threads=$threads policies=$policies l1_cpus=$(nproc) ecs_host=$*"
+
+# l2_qemu_pid NAME: the QEMU of the L2 NAME.
+l2_qemu_pid() {
+	for p in /proc/[0-9]*; do
+		tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-name $1," && echo "${p#/proc/}"
+	done
+}
+
+# Boot the L2s; an L2 that has not started its load 15 s after the start
+# second hung in its boot (the TCG nested-SVM fault, README): stop them all
+# and boot them again, at most three times.
+attempt=1
+while :; do
+	start=$(($(date +%s) + allowance))
+	echo "boot attempt=$attempt start=$start"
+	pids=
+	g=1
+	while [ $g -le "$guests" ]; do
+		rm -rf /tmp/spin$g /tmp/spin$g.ktap /tmp/spin$g.err
+		mkdir -p /tmp/spin$g
+		# shellcheck disable=SC2086 # the policies are split on purpose
+		l2_vm spin$g /tmp/spin$g --smp "$l2_vcpus" --cpu host,migratable=off -- \
+			/ecs/tests/lib/eschdspin_l2_load.sh "$start" "$seconds" "$threads" $policies &
+		pids="$pids $!"
+		g=$((g + 1))
+	done
+	hung=
+	while [ "$(date +%s)" -lt $((start + 15)) ]; do
+		hung=
+		g=1
+		while [ $g -le "$guests" ]; do
+			grep -q '^load-started' /tmp/spin$g/ktap.log 2>/dev/null || hung="$hung spin$g"
+			g=$((g + 1))
+		done
+		[ -z "$hung" ] && break
+		sleep 1
+	done
+	[ -z "$hung" ] || [ $attempt -ge 3 ] && break
+	echo "boot attempt=$attempt hung:$hung; booting again"
+	g=1
+	while [ $g -le "$guests" ]; do
+		kill "$(l2_qemu_pid spin$g)" 2>/dev/null
+		g=$((g + 1))
+	done
+	for pid in $pids; do wait "$pid"; done
+	attempt=$((attempt + 1))
+done
+failed=0
+g=1
+for pid in $pids; do
+	wait "$pid"
+	rc=$?
+	echo "l2 spin$g rc=$rc $(grep seconds= /tmp/spin$g/status 2>/dev/null)"
+	sed "s/^/spin$g| /" /tmp/spin$g.ktap
+	if [ $rc != 0 ]; then
+		failed=1
+		sed "s/^/spin$g-console| /" /tmp/spin$g/console.log
+		sed "s/^/spin$g-status| /" /tmp/spin$g/status
+	fi
+	g=$((g + 1))
+done
+echo "ecs_host $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
+rmmod ecs_host
+splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace')
+[ -n "$splat" ] && { echo "$splat" | sed 's/^/l1-splat| /'; failed=1; }
+exit $failed

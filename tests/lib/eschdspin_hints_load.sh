@@ -1,0 +1,43 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest half of tests/nested-host/eschdspin.sh: on a host that shares the
+# eCS hints, eSCHDSPIN must use them (no fallback), and its waiters must
+# get their locks: locktorture on rwsems and the Psearchy-like load under
+# eSCHDSPIN, then the module unloaded in the middle of the load. KTAP;
+# prints the module's counts.
+. /ecs/tests/lib/ktap.sh
+dir=/sys/kernel/debug/eschdspin
+seconds=${1:-6}
+stat() { sed -n "s/^$1: //p" $dir/stats; }
+work=/tmp/psearchy
+mkdir -p $work
+
+ktap_begin 8
+ktap_check shim-enabled sh -c "insmod /ecs/modules/ecs.ko && grep -q '^state: enabled' /sys/kernel/debug/ecs/state"
+ktap_check eschdspin-with-hints sh -c "insmod /ecs/modules/eschdspin.ko policy=2 && grep -q '^host_hints: yes' $dir/policy"
+before=$(dmesg | wc -l)
+if modprobe locktorture torture_type=rwsem_lock nwriters_stress=2 nreaders_stress=2 stat_interval=0; then
+	out=$(/ecs/bin/psearchy_load 2 "$seconds" $work)
+	rc=$?
+	echo "# $out"
+	rmmod locktorture
+	ktap_check stress-passes sh -c "[ $rc = 0 ] && dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'"
+else
+	ktap_fail stress-passes "modprobe locktorture failed"
+fi
+sed 's/^/# /' $dir/stats
+ktap_check hints-used [ "$(stat no_ecs)" = 0 -a "$(stat spins)" -gt 0 ]
+# Two vCPUs share one L1 CPU: the host reports it overloaded at times, or
+# the owner's vCPU preempted; either must have sent waiters to sleep.
+ktap_check host-view-sends-to-sleep [ $(($(stat slept_overloaded) + $(stat slept_owner_off))) -gt 0 ]
+/ecs/bin/psearchy_load 2 "$seconds" $work > /tmp/load.out 2>&1 &
+loader=$!
+sleep 2
+ktap_check unload-mid-load rmmod eschdspin
+wait $loader
+ktap_check load-finished-after-unload [ $? = 0 ]
+sed 's/^/# /' /tmp/load.out
+splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace|blocked for more')
+[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
+ktap_check no-splat [ -z "$splat" ]
+ktap_end
