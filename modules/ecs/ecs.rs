@@ -25,6 +25,9 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+#[path = "../common/knob.rs"]
+mod knob;
+use knob::read_command;
 #[path = "../common/kvm_cpuid.rs"]
 mod kvm_cpuid;
 #[path = "../common/rwsem.rs"]
@@ -819,11 +822,7 @@ fn show_holds(shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `KIND MS`: hold a section of `KIND` for `MS` milliseconds, then record what the counter did.
 fn write_hold(shim: &Shim, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 32];
-    let cmd = buf.get_mut(..reader.len()).ok_or(EINVAL)?;
-    reader.read_slice(cmd)?;
-    let mut words = core::str::from_utf8(cmd)
-        .map_err(|_| EINVAL)?
-        .split_whitespace();
+    let mut words = read_command(reader, &mut buf)?.split_whitespace();
     let name = words.next().ok_or(EINVAL)?;
     let kind = Kind::ALL
         .into_iter()

@@ -15,6 +15,9 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+#[path = "../common/knob.rs"]
+mod knob;
+use knob::read_command;
 #[path = "../common/param.rs"]
 mod param;
 use param::in_range;
@@ -345,11 +348,7 @@ fn show_policy(_: &Files, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `<policy>` or `fallback <policy>`; the fallback may not be eSCHDSPIN.
 fn write_policy(_: &Files, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 32];
-    let cmd = buf.get_mut(..reader.len()).ok_or(EINVAL)?;
-    reader.read_slice(cmd)?;
-    let mut words = core::str::from_utf8(cmd)
-        .map_err(|_| EINVAL)?
-        .split_whitespace();
+    let mut words = read_command(reader, &mut buf)?.split_whitespace();
     let (target, name) = match (words.next(), words.next(), words.next()) {
         (Some("fallback"), Some(name), None) => (&FALLBACK, name),
         (Some(name), None, None) => (&POLICY, name),

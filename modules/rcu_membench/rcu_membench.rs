@@ -20,6 +20,9 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+#[path = "../common/knob.rs"]
+mod knob;
+use knob::read_command;
 #[path = "../common/kthread.rs"]
 mod kthread;
 #[path = "../common/param.rs"]
@@ -897,9 +900,7 @@ fn show_control(bench: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 fn write_control(bench: &Bench, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 16];
-    let cmd = buf.get_mut(..reader.len()).ok_or(EINVAL)?;
-    reader.read_slice(cmd)?;
-    match core::str::from_utf8(cmd).map_err(|_| EINVAL)?.trim() {
+    match read_command(reader, &mut buf)?.trim() {
         "start" => bench.start(),
         "stop" => {
             bench.stop();

@@ -26,7 +26,10 @@ else
 	ktap_fail stress-passes "modprobe locktorture failed"
 fi
 sed 's/^/# /' $dir/stats
-ktap_check hints-used [ "$(stat no_ecs)" = 0 -a "$(stat spins)" -gt 0 ]
+# Every decision read the hints (none fell back); with two vCPUs on one
+# CPU the host mostly reports it overloaded, so few or no waiters spin.
+waits=$(($(stat waits_mutex) + $(stat waits_rwsem_read) + $(stat waits_rwsem_write)))
+ktap_check hints-used [ "$(stat no_ecs)" = 0 -a "$waits" -gt 0 ]
 # Two vCPUs share one L1 CPU: the host reports it overloaded at times, or
 # the owner's vCPU preempted; either must have sent waiters to sleep.
 ktap_check host-view-sends-to-sleep [ $(($(stat slept_overloaded) + $(stat slept_owner_off))) -gt 0 ]
