@@ -141,8 +141,8 @@ bench-host: images
 .PHONY: bench-host
 
 # eSCHDSPIN (issue 11, the paper's Figure 6): the Psearchy-like load in L2
-# guests of a 1-vCPU L1, one, two and four L2 vCPUs on its CPU, under each
-# waiting policy. Results in results/bench-spin/<time>-<commit>/. See
+# guests of a 1-vCPU L1 (one, two and four L2 vCPUs on its CPU) and of a
+# 2-vCPU L1 (not dependable), under each waiting policy (about 35 min). Results in results/bench-spin/<time>-<commit>/. See
 # scripts/bench-spin.sh.
 BENCH_SPIN_ARGS ?= --repeat 2
 bench-spin: images

@@ -150,14 +150,20 @@ def plot(rows, path):
     width = 0.25
     for i, policy in enumerate(POLICIES):
         xs = [j + (i - 1) * width for j in range(len(scenarios))]
-        thr, idle = [], []
+        thr, spread, idle = [], [[], []], []
         for s in scenarios:
             r, stock = rows.get((s, policy)), rows.get((s, "stock"))
-            thr.append(r["ops_per_s"] / stock["ops_per_s"] if r and stock and stock["ops_per_s"] else 0)
+            base = stock["ops_per_s"] if r and stock and stock["ops_per_s"] else 0
+            mean = r["ops_per_s"] / base if base else 0
+            thr.append(mean)
+            # The phases' range: how much the load's rate moves within a run.
+            spread[0].append(mean - min(r["per_phase"]) / base if base else 0)
+            spread[1].append(max(r["per_phase"]) / base - mean if base else 0)
             idle.append(r["idle_pct"] if r else 0)
-        axes[0].bar(xs, thr, width, label=policy)
+        axes[0].bar(xs, thr, width, yerr=spread, capsize=3, label=policy)
         axes[1].bar(xs, idle, width, label=policy)
-    for ax, title in zip(axes, ["throughput relative to stock", "guest idle time (%)"]):
+    for ax, title in zip(axes, ["throughput relative to stock (bars: phase range)",
+                               "guest idle time (%)"]):
         ax.set_xticks(range(len(scenarios)))
         ax.set_xticklabels([SCENARIOS[s].split(":")[0] for s in scenarios])
         ax.set_title(title)
