@@ -31,18 +31,12 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--repeat) repeat=$2; shift 2 ;;
 	--pin) pin=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--report-only) report_only=$2; shift 2 ;;
 	--) shift; break ;;
-	-h | --help) usage; exit 2 ;;
-	*) echo "bench-cost: unknown argument '$1'" >&2; exit 2 ;;
+	*) bench_option bench-cost "$1" "${2-}"; shift 2 ;;
 	esac
 done
 report() { python3 "$repo/scripts/bench-cost-report.py" "$1"; }
-if [ -n "$report_only" ]; then
-	report "$report_only"
-	exit
-fi
+[ -z "$report_only" ] || { report "$report_only"; exit; }
 case $repeat in '' | *[!0-9]* | 0) echo "bench-cost: --repeat wants a positive number" >&2; exit 2 ;; esac
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] && [ -f "${ECS_VMLINUX:-}" ] ||
 	{ echo "bench-cost: no ECS_KERNEL/ECS_GUEST_INITRD/ECS_VMLINUX: run through make bench-cost" >&2; exit 2; }

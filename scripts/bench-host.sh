@@ -46,18 +46,12 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift 2 ;;
 	--repeat) repeat=$2; shift 2 ;;
 	--fair-seconds) fair_seconds=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--report-only) report_only=$2; shift 2 ;;
 	--) shift; break ;;
-	-h | --help) usage; exit 2 ;;
-	*) echo "bench-host: unknown argument '$1'" >&2; exit 2 ;;
+	*) bench_option bench-host "$1" "${2-}"; shift 2 ;;
 	esac
 done
 report() { /usr/bin/python3 "$repo/scripts/bench-host-report.py" "$1"; }
-if [ -n "$report_only" ]; then
-	report "$report_only"
-	exit
-fi
+[ -z "$report_only" ] || { report "$report_only"; exit; }
 for n in "$seconds" "$repeat" "$fair_seconds"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench-host: --seconds, --repeat and --fair-seconds want positive numbers" >&2; exit 2 ;; esac
 done

@@ -36,18 +36,12 @@ while [ $# -gt 0 ]; do
 	--duration) duration=$2; shift 2 ;;
 	--pin) pin=$2; shift 2 ;;
 	--hog) hog=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--report-only) report_only=$2; shift 2 ;;
 	--) shift; break ;;
-	-h | --help) usage; exit 2 ;;
-	*) echo "bench-rcu: unknown argument '$1'" >&2; exit 2 ;;
+	*) bench_option bench-rcu "$1" "${2-}"; shift 2 ;;
 	esac
 done
 report() { /usr/bin/python3 "$repo/scripts/bench-rcu-report.py" "$1"; }
-if [ -n "$report_only" ]; then
-	report "$report_only"
-	exit
-fi
+[ -z "$report_only" ] || { report "$report_only"; exit; }
 case $hog in host | none) ;; *) echo "bench-rcu: --hog wants host or none" >&2; exit 2 ;; esac
 case $duration in '' | *[!0-9]*) echo "bench-rcu: --duration wants seconds" >&2; exit 2 ;; esac
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] ||

@@ -123,3 +123,15 @@ bench_dir() {
 usage() {
 	sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
 }
+
+# bench_option PROG OPTION VALUE: the options every benchmark takes besides
+# its own: --out DIR and --report-only DIR (set $out, $report_only), -h
+# (the usage, then exit); anything else is an error that exits.
+bench_option() {
+	case $2 in
+	--out) out=$3 ;;
+	--report-only) report_only=$3 ;;
+	-h | --help) usage; exit 2 ;;
+	*) echo "$1: unknown argument '$2'" >&2; exit 2 ;;
+	esac
+}
