@@ -113,12 +113,9 @@ share_cpu() {
 	# The vCPU thread of each: QEMU names it "CPU 0/KVM".
 	for kind in annotated plain; do
 		tid=
-		for p in /proc/[0-9]*; do
-			tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-name $part-$kind," || continue
-			qemu=${p#/proc/}
-			for t in "$p"/task/*; do
-				[ "$(cat "$t/comm")" = "CPU 0/KVM" ] && tid=${t##*/}
-			done
+		qemu=$(l2_qemu_pid "$part-$kind")
+		for t in /proc/"$qemu"/task/*; do
+			[ "$(cat "$t/comm")" = "CPU 0/KVM" ] && tid=${t##*/}
 		done
 		echo "thread $kind qemu=$qemu tid=$tid"
 		eval "tid_$kind=$tid qemu_$kind=$qemu"

@@ -35,13 +35,6 @@ nested_prepare
 insmod /ecs/modules/ecs_host.ko $* || { echo "eschdspin_bench: insmod ecs_host $* failed" >&2; exit 1; }
 echo "bench guests=$guests l2_vcpus=$l2_vcpus seconds=$seconds threads=$threads policies=$policies l1_cpus=$(nproc) ecs_host=$*"
 
-# l2_qemu_pid NAME: the QEMU of the L2 NAME.
-l2_qemu_pid() {
-	for p in /proc/[0-9]*; do
-		tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-name $1," && echo "${p#/proc/}"
-	done
-}
-
 # Boot the L2s; an L2 that has not started its load 15 s after the start
 # second hung in its boot (the TCG nested-SVM fault, README): stop them all
 # and boot them again, at most three times.

@@ -29,6 +29,14 @@ l2_vm() {
 	return $l2_rc
 }
 
+# l2_qemu_pid NAME: the pid of the QEMU of the L2 that l2_vm started as
+# NAME (it runs with "-name NAME,debug-threads=on").
+l2_qemu_pid() {
+	for _p in /proc/[0-9]*; do
+		tr '\0' ' ' < "$_p/cmdline" 2>/dev/null | grep -q -- "-name $1," && echo "${_p#/proc/}"
+	done
+}
+
 # l2_results OUTDIR RC: the L2's own KTAP (nested here), then two results:
 # l2-selftests (its command exited RC = 0) and l2-console-clean.
 l2_results() {
