@@ -8,7 +8,8 @@
 # afterwards. Nothing may leak: the slab and vmalloc totals before and after
 # all attempts are compared (a loose bound, as other activity moves them
 # too; the slab check is skipped under KASAN, whose quarantine keeps freed
-# objects) and printed. (ecs_host's parameters are refused in
+# objects) and printed; on the debug kernel kmemleak must find nothing
+# allocated during the attempts unreferenced. (ecs_host's parameters are refused in
 # tests/nested-host/ecs_extend.sh, where KVM is there to load it.)
 . /ecs/tests/lib/ktap.sh
 
@@ -55,13 +56,14 @@ n_knobs=$(knobs | grep -c .)
 slab_kb() { sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 vmalloc_n() { grep -c . /proc/vmallocinfo; }
 
-ktap_begin $((n_params + 2 * n_knobs + 2))
+ktap_begin $((n_params + 2 * n_knobs + 3))
 
 # Warm the caches a failed load touches, so that the totals compare like
 # with like.
 insmod $mods/rcu_membench.ko rate=0 2>/dev/null
 slab_before=$(slab_kb)
 vmalloc_before=$(vmalloc_n)
+ktap_kmemleak_begin
 tried=0
 
 # One result per parameter: every bad value refused and nothing left.
@@ -121,4 +123,5 @@ vmalloc_after=$(vmalloc_n)
 ktap_info "$tried bad parameter values, $writes malformed writes: Slab ${slab_before} -> ${slab_after} kB, vmalloc areas ${vmalloc_before} -> ${vmalloc_after}"
 ktap_slab_not_leaked "$slab_before" "$slab_after" 1024
 ktap_check vmalloc-not-leaked [ $((vmalloc_after - vmalloc_before)) -lt 16 ]
+ktap_kmemleak_check
 ktap_end

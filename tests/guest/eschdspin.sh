@@ -8,7 +8,8 @@
 # policy: stock never spins, SCHDSPIN spins, eSCHDSPIN without hints does
 # what its fallback says. Then the module is unloaded and loaded again in
 # the middle of the stress, 20 times: every waiter must get its lock (the
-# loads finish within their time, locktorture reports SUCCESS), no splat.
+# loads finish within their time, locktorture reports SUCCESS), no splat,
+# and on the debug kernel no leak that kmemleak can find.
 . /ecs/tests/lib/ktap.sh
 
 ko=/ecs/modules/eschdspin.ko
@@ -48,7 +49,8 @@ consistent() {
 }
 
 dmesg_start=$(dmesg | wc -l)
-ktap_begin 20
+ktap_kmemleak_begin
+ktap_begin 21
 
 ktap_check load sh -c "insmod $ko && [ -d $dir ]"
 ktap_check default-policy policy_is eschdspin
@@ -111,4 +113,5 @@ rm -rf "$work" "$work.out"
 splat=$(dmesg | tail -n +$((dmesg_start + 1)) | grep -E 'BUG|WARNING|Oops|Call Trace|hung_task|blocked for more')
 [ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
 ktap_check no-splat [ -z "$splat" ]
+ktap_kmemleak_check
 ktap_end

@@ -1,20 +1,25 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Lifecycle under load (issue 7): while a busy loop runs on every vCPU, each
-# of our guest modules is loaded and unloaded 100 times (rcu_membench in
-# the middle of a run, so that its unload must wait for the callbacks in
-# flight: rcu_barrier()); then, with the eCS shim and an rcu_membench run
-# loaded, vCPU 1 goes offline and online again 10 times. Nothing may hang
-# (the suite's time limit), fail, splat or leak: the slab and vmalloc
-# totals before and after are compared (a loose bound; the slab check is
-# skipped under KASAN, whose quarantine keeps freed objects) and printed.
+# Lifecycle under load (issue 7): while a busy loop runs on every vCPU and
+# the benchmark load of eSCHDSPIN (psearchy_load: mmap_lock and i_rwsem
+# writers) runs over and over, each of our guest modules is loaded and
+# unloaded 100 times (rcu_membench in the middle of a run, so that its
+# unload must wait for the callbacks in flight: rcu_barrier(); eschdspin
+# with blocked waiters spinning in its policy); then, with the eCS shim and
+# an rcu_membench run loaded, vCPU 1 goes offline and online again 10
+# times. Nothing may hang (the suite's time limit), fail, splat or leak:
+# the slab and vmalloc totals before and after are compared (a loose bound;
+# the slab check is skipped under KASAN, whose quarantine keeps freed
+# objects) and printed, and on the debug kernel kmemleak must find nothing.
 . /ecs/tests/lib/ktap.sh
 
 mods=/ecs/modules
-for m in pvinfo ecs ecs_costbench rcu_membench; do
+for m in pvinfo ecs ecs_costbench rcu_membench eschdspin; do
 	[ $m = pvinfo ] && m=ecs_pvinfo
 	ktap_require_module $mods/$m.ko
 done
+load=/ecs/bin/psearchy_load
+[ -x $load ] || ktap_skip_all "no $load in the initramfs"
 cycles=${LIFECYCLE_CYCLES:-100}
 hotplugs=10
 cpu1=/sys/devices/system/cpu/cpu1/online
@@ -22,7 +27,7 @@ cpu1=/sys/devices/system/cpu/cpu1/online
 slab_kb() { sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 vmalloc_n() { grep -c . /proc/vmallocinfo; }
 
-ktap_begin 11
+ktap_begin 14
 
 # MODULE "ARGS": load and unload $cycles times; one result.
 cycle() {
@@ -46,6 +51,7 @@ insmod $mods/ecs_pvinfo.ko && rmmod ecs_pvinfo
 slab_before=$(slab_kb)
 vmalloc_before=$(vmalloc_n)
 before=$(dmesg | wc -l)
+ktap_kmemleak_begin
 
 end=$(($(date +%s) + 100000))
 spinners=
@@ -55,6 +61,19 @@ while [ $i -lt "$(nproc)" ]; do
 	spinners="$spinners $!"
 	i=$((i + 1))
 done
+# The benchmark load, 2 s at a time until told to stop; a run that fails
+# is recorded.
+work=$(mktemp -d /tmp/lifecycle.XXXXXX)
+(
+	while [ ! -f "$work/stop" ]; do
+		if $load 2 2 "$work" > "$work/last" 2>&1; then
+			echo ok >> "$work/runs"
+		else
+			cat "$work/last" >> "$work/failed"
+		fi
+	done
+) &
+loader=$!
 
 start=$(date +%s)
 cycle ecs_pvinfo ""
@@ -62,7 +81,9 @@ cycle ecs ""
 cycle ecs_costbench "iterations=10 rounds=1 threads=1"
 # A run of 1 s at load, unloaded at once: its callbacks are in flight.
 cycle rcu_membench "duration=1 rate=2000"
-ktap_info "$((4 * cycles)) load/unload cycles under load in $(($(date +%s) - start)) s"
+# SCHDSPIN: with no host hints, the policy that spins.
+cycle eschdspin "policy=1"
+ktap_info "$((5 * cycles)) load/unload cycles under load in $(($(date +%s) - start)) s"
 
 if [ -w $cpu1 ]; then
 	insmod $mods/ecs.ko
@@ -85,8 +106,15 @@ else
 	ktap_skip unload-after-hotplug "no hotplug"
 fi
 
+touch "$work/stop"
+wait $loader
 for p in $spinners; do kill "$p"; done
 wait 2>/dev/null
+runs=$(grep -c . "$work/runs" 2>/dev/null)
+ktap_info "psearchy_load ran ${runs:-0} times beside the cycles"
+[ -f "$work/failed" ] && head -n 5 "$work/failed" | sed 's/^/# /'
+ktap_check benchmark-load-passed [ "${runs:-0}" -gt 0 -a ! -f "$work/failed" ]
+rm -rf "$work"
 
 splat=$(dmesg | tail -n +$((before + 1)) | grep -E 'BUG|WARNING|Oops|Call Trace|stall')
 [ -n "$splat" ] && echo "$splat" | head -n 20 | sed 's/^/# /'
@@ -96,4 +124,5 @@ ktap_info "Slab ${slab_before} -> ${slab_after} kB, vmalloc areas ${vmalloc_befo
 ktap_check no-splat [ -z "$splat" ]
 ktap_slab_not_leaked "$slab_before" "$slab_after" 2048
 ktap_check vmalloc-not-leaked [ $((vmalloc_after - vmalloc_before)) -lt 16 ]
+ktap_kmemleak_check
 ktap_end

@@ -107,3 +107,35 @@ ktap_slab_not_leaked() {
 		ktap_check slab-not-leaked [ $(($2 - $1)) -lt "$3" ]
 	fi
 }
+
+# kmemleak (the debug kernel has it, scanning only on demand). Call
+# ktap_kmemleak_begin before the work and ktap_kmemleak_check after it: the
+# check scans and fails if any object allocated since is unreferenced,
+# printing the first reports; it skips on a kernel without kmemleak.
+KTAP_KMEMLEAK=/sys/kernel/debug/kmemleak
+
+ktap_kmemleak_begin() {
+	[ -w $KTAP_KMEMLEAK ] || return 0
+	# What is unreferenced now (boot, earlier tests) is not ours: mark it.
+	echo scan > $KTAP_KMEMLEAK
+	echo clear > $KTAP_KMEMLEAK
+}
+
+ktap_kmemleak_check() {
+	if [ ! -w $KTAP_KMEMLEAK ]; then
+		ktap_skip kmemleak-clean "no kmemleak in this kernel (the debug scenario has it)"
+		return
+	fi
+	# kmemleak reports only objects older than 5 s, and an object whose
+	# last reference was in flight may survive one scan: wait, scan twice.
+	sleep 6
+	echo scan > $KTAP_KMEMLEAK
+	echo scan > $KTAP_KMEMLEAK
+	_leaks=$(grep -c '^unreferenced object' $KTAP_KMEMLEAK)
+	if [ "$_leaks" = 0 ]; then
+		ktap_pass kmemleak-clean
+	else
+		head -n 40 $KTAP_KMEMLEAK | sed 's/^/# /'
+		ktap_fail kmemleak-clean "$_leaks unreferenced objects"
+	fi
+}
