@@ -3,46 +3,18 @@
 # What a KVM host with the eCS host patches does for a guest (run in an L2
 # guest of our L1 that QEMU started with -cpu host,migratable=off, so that
 # the unnamed KVM_FEATURE_ECS bit reaches the guest): MSR_KVM_ECS reads as
-# 0 until written; a reserved bit, an address outside guest RAM and a
-# reserved bit with the enable bit clear all get #GP (EIO through
-# /dev/cpu/0/msr) and leave it 0; with the eCS shim registered, the host
+# 0 until written; reserved bits (with the enable bit clear too), an
+# unaligned area, an address outside guest RAM or not canonical all get
+# #GP (EIO through /dev/cpu/0/msr) and leave it 0; with the eCS shim registered, the host
 # publishes vcpu_preempted and pcpu_overloaded. Skips where the host does
 # not offer the feature.
 . /ecs/tests/lib/ktap.sh
+. /ecs/tests/lib/ecs_msr.sh
 
-msr=0x4b564d80
 shim=/ecs/modules/ecs.ko
 dir=/sys/kernel/debug/ecs
-[ -c /dev/cpu/0/msr ] && [ -c /dev/cpu/0/cpuid ] || ktap_skip_all "no /dev/cpu/0/msr or cpuid"
+ecs_msr_require
 
-# cpuid_reg LEAF N: register N (0 eax .. 3 edx) of CPUID LEAF on CPU 0.
-cpuid_reg() {
-	dd if=/dev/cpu/0/cpuid bs=16 count=1 skip=$(($1)) iflag=skip_bytes 2>/dev/null |
-		od -An -tu4 -w16 | awk -v n="$2" '{ print $(n + 1) }'
-}
-signature=$(dd if=/dev/cpu/0/cpuid bs=16 count=1 skip=$((0x40000000)) iflag=skip_bytes 2>/dev/null |
-	dd bs=1 skip=4 count=12 2>/dev/null | tr -d '\0')
-[ "$signature" = KVMKVMKVM ] || ktap_skip_all "not a KVM guest (signature '$signature')"
-features=$(cpuid_reg 0x40000001 0)
-[ $(((features >> 23) & 1)) = 1 ] ||
-	ktap_skip_all "the host does not offer KVM_FEATURE_ECS (features $(printf '%#x' "$features"))"
-
-# rdmsr_ecs CPU: the MSR's value in hex, empty if the read faults.
-rdmsr_ecs() {
-	dd if=/dev/cpu/$1/msr bs=8 count=1 skip=$((msr)) iflag=skip_bytes 2>/dev/null |
-		od -An -tx8 | tr -d ' '
-}
-# wrmsr_ecs VALUE: write VALUE (decimal or 0x) on CPU 0; fails on #GP.
-wrmsr_ecs() {
-	v=$(($1))
-	i=0 bytes=
-	while [ $i -lt 8 ]; do
-		bytes="$bytes\\$(printf '%03o' $(((v >> (8 * i)) & 255)))"
-		i=$((i + 1))
-	done
-	# shellcheck disable=SC2059 # the octal escapes are the format
-	printf "$bytes" | dd of=/dev/cpu/0/msr bs=8 count=1 seek=$((msr)) oflag=seek_bytes conv=notrunc 2>/dev/null
-}
 field() { sed -n "s/^$1: //p" $dir/state; }
 # hint_seen COLUMN: some other CPU shows 1 in COLUMN of the shim's cpus file
 # within 40 samples (column 7 vcpu_preempted, 8 pcpu_overloaded).
@@ -56,21 +28,21 @@ hint_seen() {
 	return 1
 }
 
-ram_end=$(awk -F'[- :]+' '/System RAM/ { end = $2 } END { print "0x" end }' /proc/iomem)
-beyond_ram=$(((ram_end + 0x100000000) & ~0x3f))
-bad_values="0x2 0x3e 0x1000002 $(printf '%#x' $((beyond_ram | 1))) 0x8000000000000001"
-n_bad=$(echo $bad_values | wc -w)
+bad_values=$(ecs_msr_bad_values)
+n_bad=$(echo "$bad_values" | grep -c .)
 ktap_begin $((6 + n_bad))
 
 ktap_check reads-zero [ "$(rdmsr_ecs 0)" = 0000000000000000 ]
-for v in $bad_values; do
+while read -r v kind; do
 	if wrmsr_ecs "$v"; then
-		ktap_fail "gp-$v" "the write succeeded"
+		ktap_fail "gp-$kind" "writing $v succeeded"
 		wrmsr_ecs 0
 	else
-		ktap_check "gp-$v" [ "$(rdmsr_ecs 0)" = 0000000000000000 ]
+		ktap_check "gp-$kind" [ "$(rdmsr_ecs 0)" = 0000000000000000 ]
 	fi
-done
+done <<EOF
+$bad_values
+EOF
 ktap_check disable-accepted wrmsr_ecs 0
 
 # --- The shim registers every CPU; the host's hints reach the guest. ----------

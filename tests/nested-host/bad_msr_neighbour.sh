@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs in an L1 guest: malformed MSR_KVM_ECS writes from one guest while
+# another keeps using eCS (issue 7). With the policy ecs_host loaded, a
+# 2-vCPU "bystander" L2 registers its shim and runs locktorture; once it
+# runs, a 1-vCPU "attacker" L2 writes every kind of malformed value
+# (tests/lib/ecs_bad_msr_load.sh) and must get #GP each time, then still be
+# able to register. Meanwhile the host must keep granting the bystander
+# extensions, during the attack and after it, and the bystander's load must
+# pass. Both L2s share the L1's one CPU (two L2s at once are dependable
+# only in a 1-vCPU L1).
+. /ecs/tests/lib/ktap.sh
+. /ecs/tests/lib/nested.sh
+
+nested_prepare
+host_ko=/ecs/modules/ecs_host.ko
+[ -f $host_ko ] || ktap_skip_all "$host_ko is not in this initramfs"
+seconds=35
+rounds=10
+by=/tmp/l2-bystander
+at=/tmp/l2-attacker
+
+# extensions: the bystander's ecs_extensions so far, empty once it is gone.
+extensions() {
+	for _d in /sys/kernel/debug/kvm/"$by_pid"-*; do
+		[ -r "$_d/ecs_extensions" ] && cat "$_d/ecs_extensions"
+	done
+}
+
+# grew A B: both counts were read and B is larger.
+grew() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt "$1" ]; }
+
+ktap_kmemleak_begin
+ktap_begin 11
+ktap_check policy-loaded insmod $host_ko
+l2_vm l2-bystander "$by" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
+	/ecs/tests/lib/ecs_lock_load.sh $seconds &
+by_job=$!
+# The bystander is registered once its load prints its first result.
+i=0
+while [ $i -lt 200 ] && ! grep -q '^ok 1 shim-enabled' "$by/ktap.log" 2>/dev/null; do
+	kill -0 $by_job 2>/dev/null || break
+	sleep 1
+	i=$((i + 1))
+done
+by_pid=$(l2_qemu_pid l2-bystander)
+before=$(extensions)
+ktap_info "bystander registered after ${i} s; its extensions so far: ${before:-none}"
+
+start=$(date +%s)
+l2_vm l2-attacker "$at" --smp 1 --cpu host,migratable=off -- /ecs/tests/lib/ecs_bad_msr_load.sh $rounds
+at_rc=$?
+during=$(extensions)
+sleep 3
+after=$(extensions)
+ktap_info "attack took $(($(date +%s) - 3 - start)) s; bystander extensions: ${before:-none} before, ${during:-none} at its end, ${after:-none} 3 s later"
+sed 's/^/    /' "$at.ktap"
+ktap_check attacker-gets-gp-and-recovers [ $at_rc = 0 ]
+ktap_check attacker-console-clean console-check "$at/console.log"
+ktap_check bystander-served-during-attack grew "$before" "$during"
+ktap_check bystander-served-after-attack grew "$during" "$after"
+
+wait $by_job
+by_rc=$?
+sed 's/^/    /' "$by.ktap"
+ktap_check bystander-load-passed [ $by_rc = 0 ]
+ktap_check bystander-console-clean console-check "$by/console.log"
+ktap_info "bystander $(grep seconds= "$by/status"), attacker $(grep seconds= "$at/status")"
+ktap_check policy-unloaded rmmod ecs_host
+ktap_check kvm-unloads sh -c "rmmod kvm_amd && rmmod kvm"
+l1_host_clean
+ktap_kmemleak_check
+ktap_end
