@@ -5,11 +5,12 @@
 #
 #   mkinitramfs.sh guest KDIR OUT
 #       busybox, /init, the kernel's modules, our modules and tests/.
-#   mkinitramfs.sh host KDIR GUEST_CPIO OUT
+#   mkinitramfs.sh host KDIR GUEST_CPIO OUT [L2_BZIMAGE]
 #       all of the guest's, plus what an L1 KVM host needs to start L2
 #       guests: qemu-system-x86_64 with its libraries and firmware, the
-#       kernel image and the guest initramfs (as /ecs/bzImage and
-#       /ecs/guest.cpio).
+#       L2's kernel image (KDIR's own unless L2_BZIMAGE is given: the debug
+#       L1 starts L2s of the default kernel) and the guest initramfs (as
+#       /ecs/bzImage and /ecs/guest.cpio).
 #
 # KDIR is a directory made by build-kernel.sh (with build/ and modroot/);
 # our modules are taken from $ECS_MODULES_DIR (default: none).
@@ -19,7 +20,10 @@ set -euo pipefail
 kind=${1:-}
 case $kind in
 guest) [ $# = 3 ] || die "usage: $0 guest KDIR OUT"; kdir=$2; out=$3 ;;
-host) [ $# = 4 ] || die "usage: $0 host KDIR GUEST_CPIO OUT"; kdir=$2; guest_cpio=$3; out=$4 ;;
+host)
+	[ $# = 4 ] || [ $# = 5 ] || die "usage: $0 host KDIR GUEST_CPIO OUT [L2_BZIMAGE]"
+	kdir=$2 guest_cpio=$3 out=$4 l2_kernel=${5:-$2/build/arch/x86/boot/bzImage}
+	;;
 *) die "usage: $0 guest|host ..." ;;
 esac
 compgen -G "$kdir/built-*" >/dev/null || die "$kdir holds no finished kernel build"
@@ -60,7 +64,7 @@ if [ "$kind" = host ]; then
 		[ -n "$src" ] || die "QEMU firmware $fw not found"
 		cp -L "$src" "$root/usr/share/qemu/$fw"
 	done
-	cp "$kdir/build/arch/x86/boot/bzImage" "$root/ecs/bzImage"
+	cp "$l2_kernel" "$root/ecs/bzImage"
 	cp "$guest_cpio" "$root/ecs/guest.cpio"
 fi
 

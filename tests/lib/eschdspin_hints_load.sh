@@ -31,8 +31,15 @@ sed 's/^/# /' $dir/stats
 waits=$(($(stat waits_mutex) + $(stat waits_rwsem_read) + $(stat waits_rwsem_write)))
 ktap_check hints-used [ "$(stat no_ecs)" = 0 -a "$waits" -gt 0 ]
 # Two vCPUs share one L1 CPU: the host reports it overloaded at times, or
-# the owner's vCPU preempted; either must have sent waiters to sleep.
-ktap_check host-view-sends-to-sleep [ $(($(stat slept_overloaded) + $(stat slept_owner_off))) -gt 0 ]
+# the owner's vCPU preempted; either must have sent waiters to sleep. Only
+# waiters that passed the guest's own checks (need_resched, another task
+# on the vCPU) ask the host; in a slow L1 (the debug kernel's) none may.
+asked=$(($(stat spins) + $(stat slept_overloaded) + $(stat slept_owner_off)))
+if [ $asked = 0 ]; then
+	ktap_skip host-view-sends-to-sleep "none of the $waits waiters got as far as the host's hints"
+else
+	ktap_check host-view-sends-to-sleep [ $(($(stat slept_overloaded) + $(stat slept_owner_off))) -gt 0 ]
+fi
 /ecs/bin/psearchy_load 2 "$seconds" $work > /tmp/load.out 2>&1 &
 loader=$!
 sleep 2
