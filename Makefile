@@ -98,7 +98,7 @@ check-host: images
 # of the debug kernel whose L2s run the default kernel (not in make check:
 # it takes about 15 minutes). A splat on a console fails them.
 check-debug: debug-images
-	ECS_CHECK_ONLY="guest-debug nested-host-debug" tests/run-all.sh
+	ECS_CHECK_ONLY="guest-debug nested-debug nested-host-debug" tests/run-all.sh
 .PHONY: check-debug
 
 lint: $(KERNEL_STAMP)

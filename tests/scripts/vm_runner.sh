@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Host-side: scripts/vm rejects bad options, passes the guest command's
 # exit status through, and reports a hung guest as a failure with its
-# console tail instead of waiting forever.
+# console tail instead of waiting forever; a guest's heartbeat tells one
+# that is only busy from one that stopped dead (tests/run-all.sh retries a
+# nested suite only in the second case).
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+ECS_REPO=$repo
+. "$repo/scripts/lib/common.sh"
 vm=$repo/scripts/vm
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] ||
 	ktap_skip_all "no kernel or guest initramfs (run through make check)"
@@ -12,7 +16,7 @@ command -v qemu-system-x86_64 >/dev/null || ktap_skip_all "no qemu-system-x86_64
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 5
+ktap_begin 7
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
@@ -26,7 +30,8 @@ ktap_check passes-exit-status [ $rc = 3 ]
 ktap_check passes-output grep -qx hello "$tmp/ktap"
 
 start=$(date +%s)
-"$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --timeout 25 --out "$tmp/hang" -- sleep 100000 > /dev/null 2> "$tmp/err"
+"$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --timeout 25 --append ecs.heartbeat=2 \
+	--out "$tmp/hang" -- sleep 100000 > /dev/null 2> "$tmp/err"
 rc=$?
 took=$(($(date +%s) - start))
 sed 's/^/# /' "$tmp/err" | grep -E 'TIMED OUT|last 40'
@@ -36,4 +41,27 @@ hang_reported() {
 		grep -q 'ecs-vm: .* up at' "$tmp/err"
 }
 ktap_check hang-fails-with-console-tail hang_reported
+ktap_info "live guest: silent for $(vm_silence "$tmp/hang") s at its limit"
+live_not_dead() { ! vm_stopped_dead "$tmp/hang" 2; }
+ktap_check live-guest-not-dead live_not_dead
+
+# A guest QEMU stops (the monitor's "stop") is as dead as an L1 whose
+# vCPU never comes back from its L2.
+"$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --timeout 30 --append ecs.heartbeat=2 \
+	--out "$tmp/dead" -- sleep 100000 > /dev/null 2> "$tmp/err" &
+vm_pid=$!
+for _ in $(seq 60); do
+	grep -q 'ecs-vm: alive at' "$tmp/dead/console.log" 2>/dev/null && break
+	sleep 0.5
+done
+python3 - "$tmp/dead/monitor.sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"stop\n")
+time.sleep(1)
+PY
+wait $vm_pid
+ktap_info "stopped guest: silent for $(vm_silence "$tmp/dead") s at its limit"
+ktap_check stopped-guest-dead vm_stopped_dead "$tmp/dead" 2
 ktap_end
