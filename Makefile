@@ -6,11 +6,11 @@
 #   make demo         boot a TCG guest, load ecs_pvinfo, show its report
 #   make check        every test: host-side cargo tests, then the KTAP
 #                     selftests in a TCG guest and in an L2 guest of an
-#                     L1 KVM host
+#                     L1 KVM host, on the default and the debug kernel
 #   make check-host   the eCS host side end to end in nested VMs (also
 #                     part of make check)
-#   make check-debug  the guest selftests on the debug kernel (also part
-#                     of make check) and the nested ones in a debug L1
+#   make check-debug  only the debug kernel's part of make check: the
+#                     guest selftests and the nested ones in a debug L1
 #   make lint         rustfmt and clippy on our kernel modules
 #   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
 #                     overcommitted (scripts/bench-rcu.sh)
@@ -93,10 +93,10 @@ check-host: images
 .PHONY: check-host
 
 # The suites on the debug kernel (scripts/kconfig/debug.config: lockdep,
-# KASAN, atomic-sleep checks, rcu_head debug objects, kmemleak): the guest
-# selftests (the last part of make check), then the eCS host side in an L1
-# of the debug kernel whose L2s run the default kernel (not in make check:
-# it takes about 15 minutes). A splat on a console fails them.
+# KASAN, atomic-sleep checks, rcu_head debug objects, kmemleak), the last
+# part of make check: the guest selftests, then the nested ones and the
+# eCS host side in an L1 of the debug kernel whose L2s run the default
+# kernel. A splat on a console fails them.
 check-debug: debug-images
 	ECS_CHECK_ONLY="guest-debug nested-debug nested-host-debug" tests/run-all.sh
 .PHONY: check-debug
