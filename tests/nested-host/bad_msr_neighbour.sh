@@ -15,11 +15,11 @@
 nested_prepare
 host_ko=/ecs/modules/ecs_host.ko
 [ -f $host_ko ] || ktap_skip_all "$host_ko is not in this initramfs"
-# The bystander's load (two locktorture runs of $seconds each) must
-# outlive the attack: 25 s in a default L1, 92 s in an L1 of the debug
-# kernel (KASAN, lockdep, kmemleak), where 2 x 35 s ended before it.
+# The bystander's load (two locktorture runs of $seconds each) outlives
+# the 25 s attack in a default L1. In an L1 of the debug kernel the attack
+# takes 92 s and a longer load only slows it down more (2 x 80 s: 196 s),
+# so there the count after the attack may be unmeasurable (a SKIP).
 seconds=35
-dmesg | grep -q 'KernelAddressSanitizer initialized' && seconds=80
 rounds=10
 by=/tmp/l2-bystander
 at=/tmp/l2-attacker
@@ -51,18 +51,31 @@ by_pid=$(l2_qemu_pid l2-bystander)
 before=$(extensions)
 ktap_info "bystander registered after ${i} s; its extensions so far: ${before:-none}"
 
+# The bystander's count every 2 s while the attack runs; the last one
+# read is "during" (the bystander may end first in a slow L1).
+samples=/tmp/bystander-extensions
+: > $samples
+(while :; do extensions >> $samples; sleep 2; done) &
+sampler=$!
 start=$(date +%s)
 l2_vm l2-attacker "$at" --smp 1 --cpu host,migratable=off -- /ecs/tests/lib/ecs_bad_msr_load.sh $rounds
 at_rc=$?
+attack=$(($(date +%s) - start))
+kill $sampler
 during=$(extensions)
+[ -n "$during" ] || during=$(grep . $samples | tail -n 1)
 sleep 3
 after=$(extensions)
-ktap_info "attack took $(($(date +%s) - 3 - start)) s; bystander extensions: ${before:-none} before, ${during:-none} at its end, ${after:-none} 3 s later"
+ktap_info "attack took $attack s; bystander extensions: ${before:-none} before, ${during:-none} at its end (or its last during it), ${after:-none} 3 s later"
 sed 's/^/    /' "$at.ktap"
 ktap_check attacker-gets-gp-and-recovers [ $at_rc = 0 ]
 ktap_check attacker-console-clean console-check "$at/console.log"
 ktap_check bystander-served-during-attack grew "$before" "$during"
-ktap_check bystander-served-after-attack grew "$during" "$after"
+if [ -n "$during" ] && [ -z "$after" ]; then
+	ktap_skip bystander-served-after-attack "the bystander's load ended before the attack did"
+else
+	ktap_check bystander-served-after-attack grew "$during" "$after"
+fi
 
 wait $by_job
 by_rc=$?
