@@ -5,7 +5,7 @@
 # at once, each busy for a while), and record pass/fail and wall time.
 #
 #   scripts/nested-campaign.sh [--runs N] [--l1-smp N] [--l1-cpu MODEL]
-#                              [--busy SECONDS] [--qemu PATH]
+#                              [--busy SECONDS] [--nudge SECONDS]
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
@@ -17,25 +17,27 @@ runs=20
 l1_smp=1
 l1_cpu=max,la57=off
 busy=10
+nudge=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
 	--l1-smp) l1_smp=$2; shift 2 ;;
 	--l1-cpu) l1_cpu=$2; shift 2 ;;
 	--busy) busy=$2; shift 2 ;;
+	--nudge) nudge=$2; shift 2 ;;
 	*) echo "unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] || { echo "run through make campaign" >&2; exit 2; }
 out=$(results_dir nested-campaign "-l1smp$l1_smp")
 qemu_version=$(qemu-system-x86_64 --version | head -1)
-echo "# $runs runs: L1 -smp $l1_smp -cpu $l1_cpu, two 2-vCPU L2s busy ${busy}s; $qemu_version"
+echo "# $runs runs: L1 -smp $l1_smp -cpu $l1_cpu, two 2-vCPU L2s busy ${busy}s, nudge ${nudge}s; $qemu_version"
 pass=0
 json="["
 for i in $(seq 1 "$runs"); do
 	start=$(date +%s.%N)
 	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
-		--timeout $((busy * 4 + 300)) --append "ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))" \
+		--heartbeat 20 --nudge "$nudge" --timeout $((busy * 4 + 300)) --append "ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))" \
 		--name "campaign-$i" \
 		--out "$out/run-$i" -- /ecs/tests/stress/two_l2.sh > "$out/run-$i.ktap" 2> "$out/run-$i.err"
 	rc=$?
@@ -45,6 +47,7 @@ for i in $(seq 1 "$runs"); do
 		verdict=pass
 	else
 		verdict=fail
+		vm_stopped_dead "$out/run-$i" && verdict=dead
 		echo "# run $i FAILED (exit $rc): last console lines:"
 		tail -n 15 "$out/run-$i/console.log" | sed 's/^/#   /'
 		grep -h '^# ' "$out/run-$i.ktap" | tail -n 10 | sed 's/^/#   /'
@@ -54,8 +57,8 @@ for i in $(seq 1 "$runs"); do
 	json+=$(printf '{"run":%d,"result":"%s","exit":%d,"seconds":%.1f}' "$i" "$verdict" "$rc" "$secs")
 done
 json+="]"
-printf '{"commit":"%s","l1_smp":%d,"l1_cpu":"%s","busy_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$(source_revision)" "$l1_smp" "$l1_cpu" "$busy" "$qemu_version" "$json" > "$out/runs.json"
+printf '{"commit":"%s","l1_smp":%d,"l1_cpu":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$(source_revision)" "$l1_smp" "$l1_cpu" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))

@@ -4,7 +4,8 @@
 # exit status through, and reports a hung guest as a failure with its
 # console tail instead of waiting forever; a guest's heartbeat tells one
 # that is only busy from one that stopped dead (tests/run-all.sh retries a
-# nested suite only in the second case).
+# nested suite only in the second case). Its nudge (--nudge) reaches the
+# guest as serial interrupts and leaves no trace on the console.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 ECS_REPO=$repo
@@ -16,13 +17,15 @@ command -v qemu-system-x86_64 >/dev/null || ktap_skip_all "no qemu-system-x86_64
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 8
+ktap_begin 11
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
 grep -q -- '--smp wants a number' "$tmp/err" || ktap_info "no --smp message: $(cat "$tmp/err")"
 "$vm" --initrd "$ECS_GUEST_INITRD" --heartbeat -1 -- true 2> "$tmp/err"
 ktap_check rejects-bad-heartbeat grep -q -- "--heartbeat wants seconds, got '-1'" "$tmp/err"
+"$vm" --initrd "$ECS_GUEST_INITRD" --nudge often -- true 2> "$tmp/err"
+ktap_check rejects-bad-nudge grep -q -- "--nudge wants seconds, got 'often'" "$tmp/err"
 "$vm" --kernel /nonexistent --initrd "$ECS_GUEST_INITRD" -- true 2> "$tmp/err"
 ktap_check rejects-missing-kernel grep -q "kernel image '/nonexistent' not found" "$tmp/err"
 
@@ -30,6 +33,18 @@ ktap_check rejects-missing-kernel grep -q "kernel image '/nonexistent' not found
 rc=$?
 ktap_check passes-exit-status [ $rc = 3 ]
 ktap_check passes-output grep -qx hello "$tmp/ktap"
+
+# ttyS0's interrupt count after 6 s, nudged every second and not at all.
+for n in 1 0; do
+	"$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --nudge $n --out "$tmp/nudge$n" -- \
+		sh -c 'sleep 6; grep ttyS0 /proc/interrupts' > "$tmp/nudge$n.ktap" 2> "$tmp/err"
+done
+nudged=$(awk '{ print $2 }' "$tmp/nudge1.ktap")
+plain=$(awk '{ print $2 }' "$tmp/nudge0.ktap")
+ktap_info "ttyS0 interrupts in 6 s: $nudged nudged, $plain not"
+ktap_check nudge-interrupts [ "${nudged:-0}" -ge $((${plain:-0} + 4)) ]
+no_trace() { ! grep -q -e "$(printf '\021')" -e '\^Q' "$tmp/nudge1/console.log" "$tmp/nudge1/ktap.log"; }
+ktap_check nudge-leaves-no-trace no_trace
 
 start=$(date +%s)
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --timeout 25 --heartbeat 2 \
