@@ -106,8 +106,9 @@ vm_suite() {
 	local rc
 	vm_attempt "$name" "$kernel" "$initrd" "$@"
 	rc=$?
-	# An L1 KVM host under TCG sometimes stops dead while an L2 runs
-	# (QEMU's SVM emulation: README, "Nested reliability"). Its heartbeat
+	# An L1 KVM host under TCG can stop dead while an L2 runs: QEMU 10.0
+	# loses an interrupt's notice (README, "Nested reliability"), which
+	# scripts/vm's nudge should recover within a second. Its heartbeat
 	# (scripts/vm --heartbeat) tells that apart from an L1 that is only
 	# slow and ends it after two minutes of silence. That is not a test
 	# result, so the suite runs once more, said in the KTAP, the hung
