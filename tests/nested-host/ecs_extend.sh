@@ -8,9 +8,11 @@
 # granted and most ended with the guest out of its section (avoided
 # preemptions); a guest holding a section for 2 s is still preempted (its
 # extensions reach their bound and it is preempted in the section); no
-# extension lasted longer than its bound (1 ms) plus three ticks of slack
-# for the emulated L1's timers, which TCG may deliver late when the host
-# is busy; rmmod of the policy leaves a healthy host.
+# extension lasted longer than its bound (1 ms) plus ten ticks of slack
+# for the emulated L1's timers, which TCG delivers late when the host is
+# busy (the longest seen: 2.3-9.2 ms, once 13.9 ms), while an extension
+# that nothing cut short would last the guest's whole 2 s section; rmmod
+# of the policy leaves a healthy host.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
@@ -61,7 +63,7 @@ ktap_info "KVM stats of the L2 (last sample):$named (tick $tick_ns ns)"
 ktap_check extensions-granted [ "$extensions" -gt 0 ]
 ktap_check preemptions-avoided [ "$avoided" -gt 0 ]
 ktap_check endless-section-still-preempted [ "$expired" -gt 0 -a "$in_section" -gt 0 ]
-ktap_check extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + 3 * tick_ns)) ]
+ktap_check extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + 10 * tick_ns)) ]
 ktap_check policy-counted sh -c "[ \$(sed -n 's/^deferred: //p' $stats) -gt 0 ]"
 ktap_info "policy counters before the L2: $before"
 ktap_check policy-unloaded rmmod ecs_host
