@@ -103,17 +103,20 @@ ktap_require_module() {
 # the per-CPU slabs, frees the empty ones and, under KASAN, first empties
 # that cache's part of the quarantine, where freed objects would otherwise
 # wait (megabytes of them) for a later allocation to push them out. The
-# debug kernel's DEBUG_OBJECTS entries (debug_objects_cache) are left out:
-# without DEBUG_OBJECTS_FREE, freeing memory does not drop its entry, so
-# they grow with every address ever used for an rcu_head (17,776 -> 105,904
-# entries over bad_input, rcu_membench and lifecycle, objs_freed 0, in
-# debugfs' debug_objects/stats); a leaked object stays in its own cache.
+# debug kernel's own bookkeeping is left out. DEBUG_OBJECTS' entries
+# (debug_objects_cache) are not dropped when their memory is freed unless
+# DEBUG_OBJECTS_FREE is on, so they grow with every address ever used for
+# an rcu_head: 17,776 -> 105,904 entries over bad_input, rcu_membench and
+# lifecycle (objs_freed 0 in debugfs' debug_objects/stats). kmemleak keeps
+# one kmemleak_object per live allocation, which is itself counted. A
+# leaked object stays in its own cache either way.
 ktap_settled_kb() {
 	for _f in /sys/kernel/slab/*/shrink; do
 		echo 1 > "$_f"
 	done 2>/dev/null
-	_pool=$(awk '$1 == "debug_objects_cache" { print $15 * $6 * 4 }' /proc/slabinfo 2>/dev/null)
-	echo $(($(sed -n "s/^$1: *\([0-9]*\) kB/\1/p" /proc/meminfo) - ${_pool:-0}))
+	_debug=$(awk '$1 == "debug_objects_cache" || $1 == "kmemleak_object" { kb += $15 * $6 * 4 }
+		END { print kb + 0 }' /proc/slabinfo 2>/dev/null)
+	echo $(($(sed -n "s/^$1: *\([0-9]*\) kB/\1/p" /proc/meminfo) - ${_debug:-0}))
 }
 
 # ktap_slab_not_leaked BEFORE_KB AFTER_KB LIMIT_KB: one result, the Slab
