@@ -32,8 +32,10 @@ l2_vm() {
 # l2_qemu_pid NAME: the pid of the QEMU of the L2 that l2_vm started as
 # NAME (it runs with "-name NAME,debug-threads=on").
 l2_qemu_pid() {
+	# A process may exit between the glob and the read: stderr is
+	# redirected first, so that the failed open is silent too.
 	for _p in /proc/[0-9]*; do
-		tr '\0' ' ' < "$_p/cmdline" 2>/dev/null | grep -q -- "-name $1," && echo "${_p#/proc/}"
+		tr '\0' ' ' 2>/dev/null < "$_p/cmdline" | grep -q -- "-name $1," && echo "${_p#/proc/}"
 	done
 }
 
