@@ -11,7 +11,11 @@ nested_prepare() {
 # l2_vm NAME OUTDIR [vm options] -- COMMAND...: boot an L2 of our kernel;
 # its KTAP goes to OUTDIR.ktap, its console to OUTDIR/console.log. Its time
 # limit (ecs.l2_timeout=, default 600 s) must end before the L1's, so that
-# a hung L2 is reported from inside a live L1.
+# a hung L2 is reported from inside a live L1; an L2 that stops beating
+# (two minutes of silence) ends sooner, and either way vm saves where its
+# vCPUs were in OUTDIR/hang-registers.txt. ecs.l2_append=A+B adds the
+# kernel arguments "A B" to every L2 (scripts/nested-campaign.sh
+# --l2-append).
 l2_timeout() {
 	t=$(ecs_cmdline l2_timeout)
 	echo "${t:-600}"
@@ -21,11 +25,24 @@ l2_vm() {
 	name=$1
 	outdir=$2
 	shift 2
+	set -- --append "$(ecs_cmdline l2_append | tr '+' ' ')" "$@"
 	vm --accel kvm --kernel /ecs/bzImage --initrd /ecs/guest.cpio --mem 256M \
-		--name "$name" --out "$outdir" --timeout "$(l2_timeout)" "$@" \
+		--name "$name" --out "$outdir" --timeout "$(l2_timeout)" --heartbeat 20 "$@" \
 		> "$outdir.ktap" 2> "$outdir.err"
 	l2_rc=$?
-	[ $l2_rc = 0 ] || sed 's/^/# /' "$outdir.err"
+	if [ $l2_rc != 0 ]; then
+		sed 's/^/# /' "$outdir.err"
+		# This L1 and its /tmp are gone after the run: keep what vm
+		# gathered in the KTAP, and the console beyond vm's tail.
+		if [ "$(wc -l < "$outdir/console.log")" -gt 40 ]; then
+			echo "# --- the whole console of $name ---"
+			tr -d '\r' < "$outdir/console.log" | sed 's/^/# /'
+		fi
+		if [ -s "$outdir/hang-registers.txt" ]; then
+			echo "# --- $outdir/hang-registers.txt ---"
+			sed 's/^/# /' "$outdir/hang-registers.txt"
+		fi
+	fi
 	return $l2_rc
 }
 

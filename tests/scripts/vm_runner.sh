@@ -3,7 +3,8 @@
 # Host-side: scripts/vm rejects bad options, passes the guest command's
 # exit status through, and reports a hung guest as a failure with its
 # console tail instead of waiting forever; a guest's heartbeat tells one
-# that is only busy from one that stopped dead (tests/run-all.sh retries a
+# that is only busy from one that stopped dead, and its registers and
+# local APICs are saved before it is killed (tests/run-all.sh retries a
 # nested suite only in the second case). Its nudge (--nudge) reaches the
 # guest as serial interrupts and leaves no trace on the console.
 . "$(dirname "$0")/../lib/ktap.sh"
@@ -17,7 +18,7 @@ command -v qemu-system-x86_64 >/dev/null || ktap_skip_all "no qemu-system-x86_64
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 11
+ktap_begin 13
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
@@ -58,6 +59,9 @@ hang_reported() {
 		grep -q 'ecs-vm: .* up at' "$tmp/err"
 }
 ktap_check hang-fails-with-console-tail hang_reported
+# Before killing it, vm asked its QEMU where the vCPU was.
+ktap_check hang-dump-has-registers grep -q '^RIP=' "$tmp/hang/hang-registers.txt"
+ktap_check hang-dump-has-lapic grep -q 'local APIC state for CPU 0' "$tmp/hang/hang-registers.txt"
 live_not_dead() { ! vm_stopped_dead "$tmp/hang"; }
 ktap_check live-guest-not-dead live_not_dead
 
@@ -72,13 +76,7 @@ for _ in $(seq 60); do
 	grep -q 'ecs-vm: alive at' "$tmp/dead/console.log" 2>/dev/null && break
 	sleep 0.5
 done
-python3 - "$tmp/dead/monitor.sock" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b"stop\n")
-time.sleep(1)
-PY
+echo stop > "$tmp/dead/monitor.in"
 wait $vm_pid
 rc=$?
 took=$(($(date +%s) - start))
