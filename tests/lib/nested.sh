@@ -1,11 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for tests that run in an L1 guest and start L2 guests under KVM.
 
-# Skip unless this L1 can be a KVM host; load kvm_amd.
+# Skip unless this L1 can be a KVM host; load kvm_amd once the TSC rate
+# is final.
 nested_prepare() {
 	grep -qw svm /proc/cpuinfo || ktap_skip_all "this L1 CPU has no svm: no nested KVM (Intel VMX is not emulated by TCG)"
 	[ -f /ecs/bzImage ] && [ -f /ecs/guest.cpio ] || ktap_skip_all "no L2 kernel or initramfs in this initramfs (boot the host image)"
-	[ -c /dev/kvm ] || modprobe kvm_amd 2>&1 | sed 's/^/# /'
+	[ -c /dev/kvm ] && return 0
+	# TCG's CPU has no constant_tsc, so KVM takes the host's TSC rate at
+	# the moment it loads as every guest's rate. If the host's rate has
+	# moved by more than 250 ppm when a guest vCPU is created, KVM 7.3
+	# wants TSC scaling, which TCG lacks, and set_tsc_khz() returns before
+	# it sets any scaling ratio: the ratio stays 0, KVM reads that guest's
+	# TSC as 0, and its TSC-deadline timers fire as many seconds late as
+	# this L1 has been up. The boot's PIT calibration can be 300 ppm off
+	# under TCG; the refined rate replaces it about 1.6 s after boot, when
+	# the "tsc" clocksource replaces "tsc-early". Load KVM after that (or
+	# after 20 s, if the TSC is never refined).
+	_n=0
+	while grep -qw tsc-early /sys/devices/system/clocksource/clocksource0/available_clocksource &&
+		[ $_n -lt 100 ]; do
+		sleep 0.2
+		_n=$((_n + 1))
+	done
+	modprobe kvm_amd 2>&1 | sed 's/^/# /'
 }
 
 # l2_vm NAME OUTDIR [vm options] -- COMMAND...: boot an L2 of our kernel;
