@@ -4,7 +4,8 @@
 # faster than it could decompress it).
 #
 #   mkinitramfs.sh guest KDIR OUT
-#       busybox, /init, the kernel's modules, our modules and tests/.
+#       busybox, /init, the kernel's modules, our modules, tests/ and its
+#       static C tools (tests/lib/*.c, in /ecs/bin).
 #   mkinitramfs.sh host KDIR GUEST_CPIO OUT [L2_BZIMAGE]
 #       all of the guest's, plus what an L1 KVM host needs to start L2
 #       guests: qemu-system-x86_64 with its libraries and firmware, the
@@ -46,8 +47,10 @@ mkdir -p "$root/ecs/scripts"
 rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
 cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
 mkdir -p "$root/ecs/bin"
-gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/psearchy_load" "$ECS_REPO/tests/lib/psearchy_load.c" ||
-	die "cannot build tests/lib/psearchy_load.c statically (build-essential installs libc6-dev)"
+for tool in psearchy_load kvm_tsc_rate; do
+	gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/$tool" "$ECS_REPO/tests/lib/$tool.c" ||
+		die "cannot build tests/lib/$tool.c statically (build-essential installs libc6-dev)"
+done
 git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
 
 if [ "$kind" = host ]; then

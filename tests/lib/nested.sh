@@ -13,10 +13,12 @@ nested_prepare() {
 	# wants TSC scaling, which TCG lacks, and set_tsc_khz() returns before
 	# it sets any scaling ratio: the ratio stays 0, KVM reads that guest's
 	# TSC as 0, and its TSC-deadline timers fire as many seconds late as
-	# this L1 has been up. The boot's PIT calibration can be 300 ppm off
-	# under TCG; the refined rate replaces it about 1.6 s after boot, when
-	# the "tsc" clocksource replaces "tsc-early". Load KVM after that (or
-	# after 20 s, if the TSC is never refined).
+	# this L1 has been up (host-patches/0006 fixes that: such a guest now
+	# runs at the host's rate; tests/nested/kvm_tsc_rate.sh). The boot's
+	# PIT calibration can be 300 ppm off under TCG; the refined rate
+	# replaces it about 1.6 s after boot, when the "tsc" clocksource
+	# replaces "tsc-early". Load KVM after that (or after 20 s, if the TSC
+	# is never refined), so that guests get the refined rate.
 	_n=0
 	while grep -qw tsc-early /sys/devices/system/clocksource/clocksource0/available_clocksource &&
 		[ $_n -lt 100 ]; do
