@@ -54,7 +54,7 @@ l2_vm() {
 		sed 's/^/# /' "$outdir.err"
 		# This L1 and its /tmp are gone after the run: keep what vm
 		# gathered in the KTAP, and the console beyond vm's tail.
-		if [ "$(wc -l < "$outdir/console.log")" -gt 40 ]; then
+		if [ -f "$outdir/console.log" ] && [ "$(wc -l < "$outdir/console.log")" -gt 40 ]; then
 			echo "# --- the whole console of $name ---"
 			tr -d '\r' < "$outdir/console.log" | sed 's/^/# /'
 		fi
