@@ -13,15 +13,15 @@
 #                     guest selftests and the nested ones in a debug L1
 #   make lint         rustfmt and clippy on our kernel modules
 #   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
-#                     overcommitted (scripts/bench-rcu.sh)
+#                     overcommitted (scripts/bench/rcu.sh)
 #   make bench-cost   the cost of an empty critical section, kvm_ecs_key
 #                     off and on, and the instructions the hooks add
-#                     (scripts/bench-cost.sh)
+#                     (scripts/bench/cost.sh)
 #   make bench-host   the eCS host side: preemptions avoided, fairness,
 #                     rcu_membench with and without it, in nested VMs
-#                     (scripts/bench-host.sh)
+#                     (scripts/bench/host.sh)
 #   make bench-spin   eSCHDSPIN: a Psearchy-like load in nested L2s under
-#                     stock, SCHDSPIN and eSCHDSPIN (scripts/bench-spin.sh)
+#                     stock, SCHDSPIN and eSCHDSPIN (scripts/bench/spin.sh)
 #   SCENARIO=debug    any of the above on the debug kernel
 #                     (scripts/kconfig/debug.config)
 
@@ -53,7 +53,8 @@ export ECS_DEBUG_HOST_INITRD := $(DEBUG_KERNEL_DIR)/images/host-default-l2.cpio
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
 TEST_FILES := $(shell find tests -type f -not -path 'tests/host/*' -not -path 'tests/scripts/*')
-INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm scripts/console-check $(TEST_FILES)
+VM_FILES := $(TEST_FILES) $(shell find scripts/bench/vm scripts/demo -type f)
+INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm scripts/console-check $(VM_FILES)
 
 .PHONY: all kernel modules images demo check lint lint-clippy clean-modules
 all: images
@@ -75,7 +76,7 @@ $(ECS_HOST_INITRD): $(ECS_GUEST_INITRD) $(KERNEL_STAMP)
 	ECS_MODULES_DIR=$(MODULES_OUT) scripts/mkinitramfs.sh host $(KERNEL_DIR) $(ECS_GUEST_INITRD) $@
 
 demo: images
-	scripts/vm --initrd $(ECS_GUEST_INITRD) --name demo -- /ecs/tests/demo.sh
+	scripts/vm --initrd $(ECS_GUEST_INITRD) --name demo -- /ecs/demo/guest.sh
 
 check: images debug-images
 	tests/run-all.sh
@@ -122,36 +123,36 @@ campaign: images
 
 # The call_rcu() memory microbenchmark (the paper's Table 2): a pinned
 # 2-vCPU guest, baseline then with CPU hogs on the same host CPUs. Results
-# in results/bench-rcu/<time>-<commit>/. See scripts/bench-rcu.sh.
+# in results/bench-rcu/<time>-<commit>/. See scripts/bench/rcu.sh.
 BENCH_RCU_ARGS ?= --duration 20
 bench-rcu: images
-	scripts/bench-rcu.sh $(BENCH_RCU_ARGS)
+	scripts/bench/rcu.sh $(BENCH_RCU_ARGS)
 .PHONY: bench-rcu
 
 # The eCS annotation's cost (the paper's Table 4) in a pinned 2-vCPU guest,
 # beside the instructions it adds in vmlinux. Results in
-# results/bench-cost/<time>-<commit>/. See scripts/bench-cost.sh.
+# results/bench-cost/<time>-<commit>/. See scripts/bench/cost.sh.
 BENCH_COST_ARGS ?= --repeat 3 -- iterations=50000 rounds=20
 bench-cost: images
-	scripts/bench-cost.sh $(BENCH_COST_ARGS)
+	scripts/bench/cost.sh $(BENCH_COST_ARGS)
 .PHONY: bench-cost
 
 # The eCS host side (issue 5, part 5) in a 1-vCPU L1 with L2 guests:
 # in-section preemptions avoided, Figure 7 fairness, rcu_membench. Results
-# in results/bench-host/<time>-<commit>/. See scripts/bench-host.sh. The
+# in results/bench-host/<time>-<commit>/. See scripts/bench/host.sh. The
 # policy's bound and poll are scaled for TCG, where the L2's kernel runs
 # far slower and every exit costs far more than on hardware (the module's
 # defaults, the paper's 1 ms, are in the README's figures too).
 BENCH_HOST_ARGS ?= --repeat 3 -- extension_us=4000 poll_us=500
 bench-host: images
-	scripts/bench-host.sh $(BENCH_HOST_ARGS)
+	scripts/bench/host.sh $(BENCH_HOST_ARGS)
 .PHONY: bench-host
 
 # eSCHDSPIN (issue 11, the paper's Figure 6): the Psearchy-like load in L2
 # guests of a 1-vCPU L1 (one, two and four L2 vCPUs on its CPU) and of a
 # 2-vCPU L1 (not dependable), under each waiting policy (about 35 min). Results in results/bench-spin/<time>-<commit>/. See
-# scripts/bench-spin.sh.
+# scripts/bench/spin.sh.
 BENCH_SPIN_ARGS ?= --repeat 2
 bench-spin: images
-	scripts/bench-spin.sh $(BENCH_SPIN_ARGS)
+	scripts/bench/spin.sh $(BENCH_SPIN_ARGS)
 .PHONY: bench-spin

@@ -4,8 +4,10 @@
 # faster than it could decompress it).
 #
 #   mkinitramfs.sh guest KDIR OUT
-#       busybox, /init, the kernel's modules, our modules, tests/ and its
-#       static C tools (tests/lib/*.c, in /ecs/bin).
+#       busybox, /init, the kernel's modules, our modules, tests/ (as
+#       /ecs/tests), the benchmarks' in-VM parts (scripts/bench/vm, as
+#       /ecs/bench), the demo (scripts/demo, as /ecs/demo) and the static
+#       C tools among them (in /ecs/bin).
 #   mkinitramfs.sh host KDIR GUEST_CPIO OUT [L2_BZIMAGE]
 #       all of the guest's, plus what an L1 KVM host needs to start L2
 #       guests: qemu-system-x86_64 with its libraries and firmware, the
@@ -46,10 +48,14 @@ mkdir -p "$root/ecs/scripts"
 # Only what runs inside a VM: not the host-side crates and their build output.
 rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
 cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
+# The benchmarks' in-VM drivers and loads, and the demo's guest side.
+rsync -a --exclude '*.c' "$ECS_REPO/scripts/bench/vm/" "$root/ecs/bench/"
+rsync -a "$ECS_REPO/scripts/demo/" "$root/ecs/demo/"
 mkdir -p "$root/ecs/bin"
-for tool in psearchy_load kvm_tsc_rate; do
-	gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/$tool" "$ECS_REPO/tests/lib/$tool.c" ||
-		die "cannot build tests/lib/$tool.c statically (build-essential installs libc6-dev)"
+for src in scripts/bench/vm/psearchy_load.c tests/lib/kvm_tsc_rate.c; do
+	tool=$(basename "$src" .c)
+	gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/$tool" "$ECS_REPO/$src" ||
+		die "cannot build $src statically (build-essential installs libc6-dev)"
 done
 git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Read what a guest-side dump script printed (tests/lib/*_dump.sh): "=== NAME"
+"""Read what a guest-side dump script printed (scripts/bench/vm/*_dump.sh): "=== NAME"
 marker lines, each followed by the contents of one file."""
 
 

@@ -4,7 +4,7 @@
 # short run gives one sample per path, thread and round, each positive, on
 # distinct CPUs, with kvm_ecs_key as it is (off, then on under the eCS shim's
 # count_without_host=1); bad parameters get EINVAL and an error naming them.
-# The figures themselves are for scripts/bench-cost.sh, not for a test.
+# The figures themselves are for scripts/bench/cost.sh, not for a test.
 . /ecs/tests/lib/ktap.sh
 
 ko=/ecs/modules/ecs_costbench.ko

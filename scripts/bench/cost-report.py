@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Parse and tabulate a scripts/bench-cost.sh results directory.
+"""Parse and tabulate a scripts/bench/cost.sh results directory.
 
     bench-cost-report.py DIR
 
-Reads DIR/guest/ktap.log (what tests/lib/ecs_costbench_dump.sh printed in the
+Reads DIR/guest/ktap.log (what scripts/bench/vm/ecs_costbench_dump.sh printed in the
 guest: "=== samples_off_N" and "=== samples_on_N" sections holding
 ecs_costbench's samples file, see docs/ecs-costbench.md), DIR/insns.json
 (scripts/ecs-insn-count.py) and DIR/meta.json, and writes DIR/samples.json
@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from guest_dump import sections  # noqa: E402
 
 # The benchmark's paths, in the paper's order, with the functions of the

@@ -15,10 +15,10 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
-#[path = "../common/knob.rs"]
+#[path = "../../common/knob.rs"]
 mod knob;
 use knob::read_command;
-#[path = "../common/param.rs"]
+#[path = "../../common/param.rs"]
 mod param;
 use param::in_range;
 

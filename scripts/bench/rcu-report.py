@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
-"""Parse, tabulate and plot a scripts/bench-rcu.sh results directory.
+"""Parse, tabulate and plot a scripts/bench/rcu.sh results directory.
 
     bench-rcu-report.py DIR
 
-Reads DIR/{baseline,overcommit}/ktap.log (what tests/lib/rcu_membench_dump.sh
+Reads DIR/{baseline,overcommit}/ktap.log (what scripts/bench/vm/rcu_membench_dump.sh
 printed in the guest: "=== NAME" sections holding rcu_membench's debugfs
 files, see docs/rcu_membench.md) and writes DIR/baseline.json and
 DIR/overcommit.json (summary, raw series and raw grace-period samples),
@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from guest_dump import sections  # noqa: E402
 
 RUNS = ("baseline", "overcommit")

@@ -4,10 +4,10 @@
 # 2-vCPU TCG guest pinned one vCPU per host CPU: once as the baseline, then
 # once with CPU hogs on the same host CPUs (the overcommit run). Each run
 # loads rcu_membench in the guest and saves what it prints; then
-# scripts/bench-rcu-report.py parses the saved output into JSON, prints a
+# scripts/bench/rcu-report.py parses the saved output into JSON, prints a
 # Table 2 style comparison with the paper's figures, and draws a PNG.
 #
-#   scripts/bench-rcu.sh [--duration S] [--pin LIST] [--hog host|none]
+#   scripts/bench/rcu.sh [--duration S] [--pin LIST] [--hog host|none]
 #                        [--out DIR] [--report-only DIR] [-- INSMOD_ARG...]
 #
 #   --duration S    seconds per run (default 20)
@@ -24,7 +24,7 @@
 # the module's debugfs files, status), meta.json, then from the report:
 # baseline.json, overcommit.json, table.txt, rcu_membench.png.
 set -uo pipefail
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib/common.sh"
 repo=$ECS_REPO
 duration=20
 pin=0,1
@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
 	*) bench_option bench-rcu "$1" "${2-}"; shift 2 ;;
 	esac
 done
-report() { /usr/bin/python3 "$repo/scripts/bench-rcu-report.py" "$1"; }
+report() { /usr/bin/python3 "$repo/scripts/bench/rcu-report.py" "$1"; }
 [ -z "$report_only" ] || { report "$report_only"; exit; }
 case $hog in host | none) ;; *) echo "bench-rcu: --hog wants host or none" >&2; exit 2 ;; esac
 case $duration in '' | *[!0-9]*) echo "bench-rcu: --duration wants seconds" >&2; exit 2 ;; esac
@@ -83,7 +83,7 @@ run() {
 	echo "bench-rcu: $name run (${duration}s) ..." >&2
 	"$repo/scripts/vm" --initrd "$ECS_GUEST_INITRD" --smp 2 --mem 1G --pin "$pin" \
 		--name "rcu-$name" --out "$out/$name" --timeout "$timeout" \
-		-- /ecs/tests/lib/rcu_membench_dump.sh "${insmod_args[@]}" > /dev/null 2> "$out/$name.err"
+		-- /ecs/bench/rcu_membench_dump.sh "${insmod_args[@]}" > /dev/null 2> "$out/$name.err"
 	rc=$?
 	[ $rc = 0 ] || { echo "bench-rcu: $name run failed (exit $rc), see $out/$name.err" >&2; cat "$out/$name.err" >&2; }
 	return $rc

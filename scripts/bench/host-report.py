@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Parse what tests/lib/ecs_host_bench.sh printed in the L1 of
-scripts/bench-host.sh and report the three results of issue 5, part 5:
+"""Parse what scripts/bench/vm/ecs_host_bench.sh printed in the L1 of
+scripts/bench/host.sh and report the three results of issue 5, part 5:
 (a) the fraction of in-critical-section preemptions avoided, (b) fairness
 (Figure 7, drawn as fairness.png), (c) rcu_membench without and with the
 policy. Writes samples.json (every raw sample) and report.txt.
@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from guest_dump import sections  # noqa: E402
 
 # Paper (ecs-atc18, sections 6.3 and Figure 7).
@@ -28,7 +28,7 @@ COUNTERS = ("ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
 
 
 def rcu_report_module():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-rcu-report.py")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rcu-report.py")
     spec = importlib.util.spec_from_file_location("bench_rcu_report", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -25,12 +25,12 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
-#[path = "../common/knob.rs"]
+#[path = "../../common/knob.rs"]
 mod knob;
 use knob::read_command;
-#[path = "../common/kvm_cpuid.rs"]
+#[path = "../../common/kvm_cpuid.rs"]
 mod kvm_cpuid;
-#[path = "../common/rwsem.rs"]
+#[path = "../../common/rwsem.rs"]
 mod rwsem;
 use rwsem::RwSem;
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Run ecs_costbench with kvm_ecs_key off, then on, and print its samples, for
-# scripts/bench-cost.sh (which parses them on the host). Not a test: no KTAP.
+# scripts/bench/cost.sh (which parses them on the host). Not a test: no KTAP.
 #
 #   ecs_costbench_dump.sh [--repeat N] [INSMOD_ARG...]
 #

@@ -4,10 +4,10 @@
 # empty critical sections of each kind in a 2-vCPU TCG guest pinned one vCPU
 # per host CPU, with kvm_ecs_key off and on, on one thread and on every vCPU;
 # scripts/ecs-insn-count.py counts the instructions each hook adds in the
-# built vmlinux; scripts/bench-cost-report.py puts both beside the paper's
+# built vmlinux; scripts/bench/cost-report.py puts both beside the paper's
 # figures.
 #
-#   scripts/bench-cost.sh [--repeat N] [--pin LIST] [--out DIR]
+#   scripts/bench/cost.sh [--repeat N] [--pin LIST] [--out DIR]
 #                         [--report-only DIR] [-- INSMOD_ARG...]
 #
 #   --repeat N      key-off/key-on run pairs in the guest (default 3)
@@ -21,7 +21,7 @@
 # them). DIR gets guest/ (the VM's console.log and ktap.log with the samples),
 # insns.json, meta.json, then from the report: samples.json and table.txt.
 set -uo pipefail
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib/common.sh"
 repo=$ECS_REPO
 repeat=3
 pin=0,1
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
 	*) bench_option bench-cost "$1" "${2-}"; shift 2 ;;
 	esac
 done
-report() { python3 "$repo/scripts/bench-cost-report.py" "$1"; }
+report() { python3 "$repo/scripts/bench/cost-report.py" "$1"; }
 [ -z "$report_only" ] || { report "$report_only"; exit; }
 case $repeat in '' | *[!0-9]* | 0) echo "bench-cost: --repeat wants a positive number" >&2; exit 2 ;; esac
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] && [ -f "${ECS_VMLINUX:-}" ] ||
@@ -58,6 +58,6 @@ python3 "$repo/scripts/ecs-insn-count.py" --vmlinux "$ECS_VMLINUX" --json "$out/
 echo "bench-cost: $repeat key-off/key-on pairs in a 2-vCPU guest ..." >&2
 "$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_GUEST_INITRD" --smp 2 --mem 1G \
 	--pin "$pin" --name cost --out "$out/guest" --timeout 1800 \
-	-- /ecs/tests/lib/ecs_costbench_dump.sh --repeat "$repeat" "$@" > /dev/null 2> "$out/guest.err" ||
+	-- /ecs/bench/ecs_costbench_dump.sh --repeat "$repeat" "$@" > /dev/null 2> "$out/guest.err" ||
 	{ echo "bench-cost: the guest run failed, see $out/guest.err" >&2; cat "$out/guest.err" >&2; exit 1; }
 report "$out"

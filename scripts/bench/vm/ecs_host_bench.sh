@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# L1 half of scripts/bench-host.sh: runs in a 1-vCPU L1 of our host kernel
+# L1 half of scripts/bench/host.sh: runs in a 1-vCPU L1 of our host kernel
 # and measures the eCS host side with L2 guests of the same kernel. Not a
-# test: it prints raw data for scripts/bench-host-report.py.
+# test: it prints raw data for scripts/bench/host-report.py.
 #
 #   ecs_host_bench.sh [--parts "avoided fairness abuse rcu"] [--seconds S]
 #                     [--repeat N] [--fair-seconds S] [-- POLICY_ARG...]
@@ -16,7 +16,7 @@
 #             both running the churn load, the policy loaded: the CPU time
 #             of each vCPU thread every 100 ms for --fair-seconds
 #   abuse     as fairness, but the annotated L2 holds non-preemptible
-#             sections back to back (tests/lib/ecs_abuse_load.sh): it must
+#             sections back to back (scripts/bench/vm/ecs_abuse_load.sh): it must
 #             get no more CPU than the plain one
 #   rcu       a 2-vCPU L2 runs rcu_membench with the shim, with a busy loop
 #             in the L1 beside it, without and with the policy
@@ -94,8 +94,8 @@ share_cpu() {
 	policy_on
 	for kind in annotated plain; do
 		mkdir -p /tmp/$part-$kind
-		cmd="/ecs/tests/lib/file_churn_load.sh"
-		[ $kind = annotated ] && cmd="/ecs/tests/lib/$load --shim"
+		cmd="/ecs/bench/file_churn_load.sh"
+		[ $kind = annotated ] && cmd="/ecs/bench/$load --shim"
 		# shellcheck disable=SC2086 # the command and its options are split on purpose
 		l2_vm "$part-$kind" /tmp/$part-$kind --smp 1 --cpu host,migratable=off -- \
 			$cmd $((fair_seconds + 30)) &
@@ -160,7 +160,7 @@ for part in $parts; do
 			for mode in baseline ecs; do
 				[ $mode = ecs ] && policy_on
 				echo "=== avoided $mode $i"
-				run_sampled "avoided-$mode-$i" -- /ecs/tests/lib/file_churn_load.sh --shim "$seconds"
+				run_sampled "avoided-$mode-$i" -- /ecs/bench/file_churn_load.sh --shim "$seconds"
 				[ $mode = ecs ] && policy_off
 			done
 			i=$((i + 1))
@@ -176,7 +176,7 @@ for part in $parts; do
 			hog=$!
 			echo "=== rcu $mode"
 			run_sampled "rcu-$mode" -- sh -c \
-				'insmod /ecs/modules/ecs.ko && echo load-started && exec /ecs/tests/lib/rcu_membench_dump.sh duration=10 rate=1000'
+				'insmod /ecs/modules/ecs.ko && echo load-started && exec /ecs/bench/rcu_membench_dump.sh duration=10 rate=1000'
 			kill $hog
 			[ $mode = ecs ] && policy_off
 		done

@@ -4,7 +4,7 @@
 # them, in the spirit of the paper's Psearchy: one worker per vCPU creates,
 # reads and removes small files on a tmpfs and starts a short-lived process
 # for each (fork, exec, mmap and munmap: mmap_lock, i_rwsem, dcache and
-# page-table locks, RCU path walks). Not a test: for scripts/bench-host.sh.
+# page-table locks, RCU path walks). Not a test: for scripts/bench/host.sh.
 #
 #   file_churn_load.sh [--shim] SECONDS
 #

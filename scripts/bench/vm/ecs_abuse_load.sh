@@ -3,7 +3,7 @@
 # A guest that abuses eCS: with the shim loaded it keeps a non-preemptible
 # section open almost all the time (the shim's test knob holds one for
 # 50 ms, back to back), so that every preemption decision finds it in a
-# section. Not a test: for scripts/bench-host.sh (part abuse), where it
+# section. Not a test: for scripts/bench/host.sh (part abuse), where it
 # must get no more CPU than a plain guest beside it.
 #
 #   ecs_abuse_load.sh --shim SECONDS

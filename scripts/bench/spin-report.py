@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Report of scripts/bench-spin.sh: parse the L1 runs' output in DIR, save
+"""Report of scripts/bench/spin.sh: parse the L1 runs' output in DIR, save
 the raw samples (samples.json), print the table (report.txt) and draw
 spin.png.
 

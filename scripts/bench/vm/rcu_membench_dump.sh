@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Run rcu_membench once and print its debugfs files, for scripts/bench-rcu.sh
+# Run rcu_membench once and print its debugfs files, for scripts/bench/rcu.sh
 # (which parses them on the host). Not a test: no KTAP.
 #
 #   rcu_membench_dump.sh [INSMOD_ARG...]

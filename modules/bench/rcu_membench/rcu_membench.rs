@@ -20,12 +20,12 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
-#[path = "../common/knob.rs"]
+#[path = "../../common/knob.rs"]
 mod knob;
 use knob::read_command;
-#[path = "../common/kthread.rs"]
+#[path = "../../common/kthread.rs"]
 mod kthread;
-#[path = "../common/param.rs"]
+#[path = "../../common/param.rs"]
 mod param;
 use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
 use param::in_range;

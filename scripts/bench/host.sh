@@ -11,11 +11,11 @@
 #   (c) rcu_membench in an overcommitted L2, without and with the policy;
 #   and (abuse) fairness again with an annotated L2 that keeps a
 #       non-preemptible section open almost all the time (issue 7).
-# tests/lib/ecs_host_bench.sh runs in the L1 and prints raw data;
-# scripts/bench-host-report.py parses it, prints the three results and
+# scripts/bench/vm/ecs_host_bench.sh runs in the L1 and prints raw data;
+# scripts/bench/host-report.py parses it, prints the three results and
 # draws fairness.png.
 #
-#   scripts/bench-host.sh [--parts "avoided fairness abuse rcu"] [--seconds S]
+#   scripts/bench/host.sh [--parts "avoided fairness abuse rcu"] [--seconds S]
 #                         [--repeat N] [--fair-seconds S] [--out DIR]
 #                         [--report-only DIR] [-- POLICY_ARG...]
 #
@@ -32,7 +32,7 @@
 # gets l1/ (the L1's console.log and ktap.log with every sample), meta.json,
 # then from the report: samples.json, report.txt and fairness.png.
 set -uo pipefail
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib/common.sh"
 repo=$ECS_REPO
 parts="avoided fairness abuse rcu"
 seconds=20
@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
 	*) bench_option bench-host "$1" "${2-}"; shift 2 ;;
 	esac
 done
-report() { /usr/bin/python3 "$repo/scripts/bench-host-report.py" "$1"; }
+report() { /usr/bin/python3 "$repo/scripts/bench/host-report.py" "$1"; }
 [ -z "$report_only" ] || { report "$report_only"; exit; }
 for n in "$seconds" "$repeat" "$fair_seconds"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench-host: --seconds, --repeat and --fair-seconds want positive numbers" >&2; exit 2 ;; esac
@@ -76,7 +76,7 @@ timeout=$((repeat * 2 * (seconds + 90) + 900))
 echo "bench-host: parts '$parts' in a 1-vCPU L1 (up to ${timeout}s) ..." >&2
 "$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
 	--append idle=poll --name bench-host --out "$out/l1" --timeout "$timeout" \
-	-- /ecs/tests/lib/ecs_host_bench.sh --parts "$parts" --seconds "$seconds" \
+	-- /ecs/bench/ecs_host_bench.sh --parts "$parts" --seconds "$seconds" \
 	--repeat "$repeat" --fair-seconds "$fair_seconds" -- "$@" > /dev/null 2> "$out/l1.err"
 rc=$?
 if [ $rc != 0 ]; then

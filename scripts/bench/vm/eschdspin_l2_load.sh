@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# L2 half of the eSCHDSPIN benchmark (scripts/bench-spin.sh): with the eCS
-# shim registered (for the host's hints) and modules/eschdspin loaded, wait
+# L2 half of the eSCHDSPIN benchmark (scripts/bench/spin.sh): with the eCS
+# shim registered (for the host's hints) and modules/guest/eschdspin loaded, wait
 # until the wall-clock second START (so that two L2s booted together run
 # the same phases at the same time), then run the Psearchy-like load for
 # 10 s to warm up and for SECONDS under each POLICY in turn, on a fresh

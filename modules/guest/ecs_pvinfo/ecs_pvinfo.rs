@@ -5,7 +5,7 @@
 use core::fmt;
 use kernel::{debugfs::Dir, prelude::*};
 
-#[path = "../common/kvm_cpuid.rs"]
+#[path = "../../common/kvm_cpuid.rs"]
 mod kvm_cpuid;
 
 module! {

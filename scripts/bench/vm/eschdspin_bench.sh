@@ -1,9 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# L1 half of the eSCHDSPIN benchmark (scripts/bench-spin.sh), run in an L1
+# L1 half of the eSCHDSPIN benchmark (scripts/bench/spin.sh), run in an L1
 # of our host kernel with the ecs_host policy loaded (all policies are
 # compared with eCS on, as in the paper's Figure 6): boots GUESTS L2s of
-# VCPUS vCPUs at once, each running tests/lib/eschdspin_l2_load.sh with the same
+# VCPUS vCPUs at once, each running scripts/bench/vm/eschdspin_l2_load.sh with the same
 # start second, so that their phases (one per policy) coincide. Prints
 # each L2's lines prefixed with "<name>| " and the ecs_host counts.
 #
@@ -49,7 +49,7 @@ while :; do
 		mkdir -p /tmp/spin$g
 		# shellcheck disable=SC2086 # the policies are split on purpose
 		l2_vm spin$g /tmp/spin$g --smp "$l2_vcpus" --cpu host,migratable=off -- \
-			/ecs/tests/lib/eschdspin_l2_load.sh "$start" "$seconds" "$threads" $policies &
+			/ecs/bench/eschdspin_l2_load.sh "$start" "$seconds" "$threads" $policies &
 		pids="$pids $!"
 		g=$((g + 1))
 	done

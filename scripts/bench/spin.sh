@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # eSCHDSPIN measured (issue 11; the paper's Figure 6): the Psearchy-like
-# load (tests/lib/psearchy_load.c) in L2 guests of our host kernel, under
-# each waiting policy of modules/eschdspin (stock, SCHDSPIN, eSCHDSPIN), all
+# load (scripts/bench/vm/psearchy_load.c) in L2 guests of our host kernel, under
+# each waiting policy of modules/guest/eschdspin (stock, SCHDSPIN, eSCHDSPIN), all
 # with eCS on (the ecs_host policy in the L1, the shim in the L2s), in a
 # 1-vCPU L1 (the configuration in which nested runs are dependable here
 # under TCG: in a 2-vCPU L1, L2s and the L1 itself died without a message
@@ -18,12 +18,12 @@
 # (stock, SCHDSPIN, eSCHDSPIN, eSCHDSPIN, SCHDSPIN, stock: a drift over the
 # run weighs on each policy alike), the phases started at the same
 # wall-clock second in all L2s; --repeat N repeats
-# each scenario's L1 run. tests/lib/eschdspin_bench.sh runs in the L1;
-# scripts/bench-spin-report.py parses its output, prints the table
+# each scenario's L1 run. scripts/bench/vm/eschdspin_bench.sh runs in the L1;
+# scripts/bench/spin-report.py parses its output, prints the table
 # (throughput and guest idle time per policy, next to the paper's figures)
 # and draws spin.png.
 #
-#   scripts/bench-spin.sh [--scenarios "under over1 over2 under2"] [--seconds S]
+#   scripts/bench/spin.sh [--scenarios "under over1 over2 under2"] [--seconds S]
 #                         [--repeat N] [--out DIR] [--report-only DIR]
 #                         [-- ECS_HOST_ARG...]
 #
@@ -39,7 +39,7 @@
 # gets <scenario>-<n>/ per L1 run (its console.log and ktap.log), meta.json,
 # then from the report: samples.json, report.txt and spin.png.
 set -uo pipefail
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib/common.sh"
 repo=$ECS_REPO
 scenarios="under over1 over2 under2"
 seconds=20
@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
 	*) bench_option bench-spin "$1" "${2-}"; shift 2 ;;
 	esac
 done
-report() { /usr/bin/python3 "$repo/scripts/bench-spin-report.py" "$1"; }
+report() { /usr/bin/python3 "$repo/scripts/bench/spin-report.py" "$1"; }
 [ -z "$report_only" ] || { report "$report_only"; exit; }
 for n in "$seconds" "$repeat"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench-spin: --seconds and --repeat want positive numbers" >&2; exit 2 ;; esac
@@ -96,7 +96,7 @@ for s in $scenarios; do
 		"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp "$l1_cpus" --mem 2G \
 			--append "idle=poll ecs.l2_timeout=$((phases + 200))" --name "bench-spin-$s" \
 			--out "$out/$s-$n" --timeout "$timeout" \
-			-- /ecs/tests/lib/eschdspin_bench.sh --guests "$guests" --l2-vcpus "$l2_vcpus" --seconds "$seconds" \
+			-- /ecs/bench/eschdspin_bench.sh --guests "$guests" --l2-vcpus "$l2_vcpus" --seconds "$seconds" \
 			--threads 2 --policies "$policies" --boot-allowance "$allowance" -- "$@" \
 			> /dev/null 2> "$out/$s-$n.err"
 		l1_rc=$?

@@ -11,7 +11,7 @@ use kernel::{
     sync::atomic::{Atomic, Relaxed},
 };
 
-#[path = "../common/param.rs"]
+#[path = "../../common/param.rs"]
 mod param;
 use param::in_range;
 

@@ -19,11 +19,11 @@ use kernel::{
     types::Opaque,
 };
 
-#[path = "../common/kthread.rs"]
+#[path = "../../common/kthread.rs"]
 mod kthread;
-#[path = "../common/param.rs"]
+#[path = "../../common/param.rs"]
 mod param;
-#[path = "../common/rwsem.rs"]
+#[path = "../../common/rwsem.rs"]
 mod rwsem;
 use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
 use param::in_range;
