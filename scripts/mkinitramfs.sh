@@ -48,6 +48,10 @@ mkdir -p "$root/ecs/scripts"
 # Only what runs inside a VM: not the host-side crates and their build output.
 rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
 cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
+# console-check's patterns: the pinned tree's rcutorture console-badness.sh.
+badness=$kdir/src/tools/testing/selftests/rcutorture/bin/console-badness.sh
+[ -r "$badness" ] || die "$badness not found: console-check needs it"
+cp "$badness" "$root/ecs/scripts/"
 # The benchmarks' in-VM drivers and loads, and the demo's guest side.
 rsync -a --exclude '*.c' "$ECS_REPO/scripts/bench/vm/" "$root/ecs/bench/"
 rsync -a "$ECS_REPO/scripts/demo/" "$root/ecs/demo/"

@@ -70,14 +70,14 @@ while IFS='|' read -r m fixed param values; do
 	bad=
 	for v in $values; do
 		tried=$((tried + 1))
-		before=$(dmesg | wc -l)
+		ktap_mark "bad-$m-$param-$v"
 		# shellcheck disable=SC2086 # FIXED ARGS are split on purpose
 		if err=$(insmod $mods/$m.ko $fixed "$param=$v" 2>&1 < /dev/null); then
 			rmmod $m
 			bad="$bad $v:loaded"
 			continue
 		fi
-		msg=$(dmesg | tail -n +$((before + 1)) | grep -E "$m: .*$param" | tail -n 1)
+		msg=$(ktap_dmesg_since "bad-$m-$param-$v" | grep -E "$m: .*$param" | tail -n 1)
 		[ -n "$msg" ] || bad="$bad $v:no-message($err)"
 		[ -d /sys/module/$m ] && bad="$bad $v:module-left"
 		[ -d /sys/kernel/debug/$m ] && bad="$bad $v:debugfs-left"

@@ -16,7 +16,6 @@ ktap_require_module $ko
 field() { sed -n "s/^$1: //p" $dir/state; }
 loaded() { [ -d /sys/module/ecs ]; }
 unload() { loaded && rmmod ecs; }
-new_dmesg() { dmesg | tail -n +$((${1:-0} + 1)); }
 # hv LINE KEY: the value of KEY=VALUE in a hold result line.
 hv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
@@ -71,12 +70,12 @@ msr_untouched() { [ "$(field msr_writes)" = 0 -a "$(field registered_cpus)" = 0 
 expect_ecs=$(ecs_cmdline expect_ecs)
 ncpus=$(grep -c ^processor /proc/cpuinfo)
 torture_types="mutex_lock ww_mutex_lock rwsem_lock spin_lock"
-dmesg_start=$(dmesg | wc -l)
+ktap_mark ecs
 
 ktap_begin 36
 
 # --- Default load: the host decides. --------------------------------------
-before=$(dmesg | wc -l)
+ktap_mark default-load
 ktap_check load insmod $ko
 ktap_check state-present [ -r $dir/state -a -r $dir/cpus -a -w $dir/hold ]
 sed 's/^/# /' $dir/state
@@ -89,7 +88,7 @@ fi
 
 if [ "$state" = "host lacks eCS" ]; then
 	ktap_check lacks-feature-bit [ "$(field KVM_FEATURE_ECS)" = 0 ]
-	ktap_check lacks-logged sh -c "dmesg | tail -n +$((before + 1)) | grep -q 'ecs: host lacks eCS'"
+	ktap_check lacks-logged ktap_log_has default-load 'ecs: host lacks eCS'
 	ktap_check lacks-msr-untouched msr_untouched
 	ktap_check lacks-counting-off [ "$(field counting)" = 0 ]
 	ktap_check lacks-at-rest at_rest 0
@@ -169,12 +168,12 @@ fi
 
 # --- Lock stress with the counting on. --------------------------------------
 for t in $torture_types; do
-	before=$(dmesg | wc -l)
+	ktap_mark "locktorture-$t"
 	if modprobe locktorture torture_type=$t nwriters_stress=2 nreaders_stress=2 stat_interval=0; then
 		sleep 4
 		rmmod locktorture
-		new_dmesg "$before" | grep -E 'End of test|Writes:' | sed 's/^/# /'
-		ktap_check "locktorture-$t" sh -c "dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'"
+		ktap_dmesg_since "locktorture-$t" | grep -E 'End of test|Writes:' | sed 's/^/# /'
+		ktap_check "locktorture-$t" ktap_log_has "locktorture-$t" 'End of test: SUCCESS'
 	else
 		ktap_fail "locktorture-$t" "modprobe locktorture failed"
 	fi
@@ -194,7 +193,5 @@ else
 	unload
 fi
 
-splat=$(new_dmesg "$dmesg_start" | grep -E 'BUG|WARNING|Oops|Call Trace|underflow|ecs: .*(refused|not 64)')
-[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
-ktap_check no-splat [ -z "$splat" ]
+ktap_no_splat no-splat ecs 'underflow|ecs: .*(refused|not 64)'
 ktap_end

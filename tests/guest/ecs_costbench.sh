@@ -87,5 +87,5 @@ for p in $bad_params; do
 	ktap_rejects "rejects-$p" $ko ecs_costbench "$p" "${p%%=*}"
 done
 ktap_check not-loaded-after-rejects sh -c '! [ -d /sys/module/ecs_costbench ]'
-ktap_check no-splat sh -c "! dmesg | grep -E 'BUG|WARNING|Oops|rcu.*stall'"
+ktap_no_splat no-splat
 ktap_end

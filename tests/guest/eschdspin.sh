@@ -16,7 +16,7 @@ ko=/ecs/modules/eschdspin.ko
 load=/ecs/bin/psearchy_load
 dir=/sys/kernel/debug/eschdspin
 ktap_require_module $ko
-[ -x $load ] || ktap_skip_all "no $load in the initramfs"
+[ -x $load ] || ktap_missing_all "no $load in the initramfs"
 [ "$(nproc)" -ge 2 ] || ktap_skip_all "needs 2 vCPUs for waiters to spin on"
 seconds=${ESCHDSPIN_SECONDS:-4}
 work=$(mktemp -d /tmp/eschdspin.XXXXXX)
@@ -27,11 +27,11 @@ policy_is() { [ "$(sed -n 's/^policy: //p' $dir/policy)" = "$1" ]; }
 
 # TYPE: locktorture TYPE for $seconds; true if it reported SUCCESS.
 torture() {
-	before=$(dmesg | wc -l)
+	ktap_mark "torture-$1"
 	modprobe locktorture torture_type="$1" nwriters_stress=3 nreaders_stress=3 stat_interval=0 || return 1
 	sleep "$seconds"
 	rmmod locktorture
-	dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'
+	ktap_log_has "torture-$1" 'End of test: SUCCESS'
 }
 
 # THREADS: the Psearchy-like load for $seconds; true if it ran and did work.
@@ -63,7 +63,7 @@ consistent() {
 	return 1
 }
 
-dmesg_start=$(dmesg | wc -l)
+ktap_mark eschdspin
 ktap_kmemleak_begin
 ktap_begin 21
 
@@ -103,7 +103,7 @@ ktap_check debugfs-removed [ ! -e $dir ]
 # Unload and reload in the middle of the stress: spinning waiters go back
 # to sleeping on their lock; no wake-up may go missing.
 modprobe locktorture torture_type=rwsem_lock nwriters_stress=3 nreaders_stress=3 stat_interval=0
-before=$(dmesg | wc -l)
+ktap_mark reload-under-stress
 $load 8 $((seconds * 3)) "$work" > "$work.out" 2>&1 &
 loader=$!
 cycles=0
@@ -121,12 +121,10 @@ rc=$?
 sed 's/^/# /' "$work.out"
 ktap_check load-finished-after-unloads [ $rc = 0 ]
 rmmod locktorture
-ktap_check locktorture-after-unloads sh -c "dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'"
+ktap_check locktorture-after-unloads ktap_log_has reload-under-stress 'End of test: SUCCESS'
 ktap_check no-files-left [ -z "$(ls "$work")" ]
 rm -rf "$work" "$work.out"
 
-splat=$(dmesg | tail -n +$((dmesg_start + 1)) | grep -E 'BUG|WARNING|Oops|Call Trace|hung_task|blocked for more')
-[ -n "$splat" ] && echo "$splat" | sed 's/^/# /'
-ktap_check no-splat [ -z "$splat" ]
+ktap_no_splat no-splat eschdspin hung_task
 ktap_kmemleak_check
 ktap_end

@@ -7,7 +7,7 @@
 
 ko=/ecs/modules/ecs_pvinfo.ko
 report=/sys/kernel/debug/ecs_pvinfo/features
-[ -f $ko ] || ktap_skip_all "$ko is not in this initramfs"
+[ -f $ko ] || ktap_missing_all "$ko is not in this initramfs"
 
 field() { sed -n "s/^$1: //p" $report; }
 

@@ -8,7 +8,7 @@
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/ecs_msr.sh
 
-ecs_msr_require
+ecs_msr_require --host-offers
 rounds=${1:-20}
 bad_values=$(ecs_msr_bad_values)
 cpus=$(nproc)

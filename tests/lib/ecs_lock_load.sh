@@ -16,11 +16,11 @@ granted_sum() { awk '/^cpu/ { s += $6 } END { print s + 0 }' $dir/cpus; }
 ktap_begin 5
 ktap_check shim-enabled sh -c "insmod $shim && [ \"\$(sed -n 's/^state: //p' $dir/state)\" = enabled ]"
 for t in mutex_lock rwsem_lock; do
-	before=$(dmesg | wc -l)
+	ktap_mark "locktorture-$t"
 	if modprobe locktorture torture_type=$t nwriters_stress=2 nreaders_stress=2 stat_interval=0; then
 		sleep "$seconds"
 		rmmod locktorture
-		ktap_check "locktorture-$t" sh -c "dmesg | tail -n +$((before + 1)) | grep -q 'End of test: SUCCESS'"
+		ktap_check "locktorture-$t" ktap_log_has "locktorture-$t" 'End of test: SUCCESS'
 	else
 		ktap_fail "locktorture-$t" "modprobe locktorture failed"
 	fi

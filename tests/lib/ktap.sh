@@ -57,6 +57,64 @@ ktap_skip_all() {
 	exit 4
 }
 
+# Under CI (CI=true; a VM has ecs.ci=1 on its command line, which
+# scripts/vm adds) a skip that could hide a regression is a failure.
+ktap_ci() {
+	[ "${CI:-}" = true ] || [ "$(ecs_cmdline ci)" = 1 ]
+}
+
+# ktap_missing_all WHY: the whole test cannot run because a part of the
+# suite that setup and make provide is missing (a module, a load, the L2's
+# images, QEMU). A SKIP on a developer's machine, a failure under CI.
+ktap_missing_all() {
+	if ktap_ci; then
+		echo "TAP version 13"
+		echo "# missing under CI, not a skip: $*"
+		echo "1..0"
+		exit 1
+	fi
+	ktap_skip_all "$*"
+}
+
+# ktap_mark NAME: put a marker line in the kernel log. ktap_dmesg_since
+# NAME prints what came after the last such marker: all of the log without
+# NAME, or once the ring buffer has wrapped past the marker (then every line
+# left is newer). A count of lines (dmesg | tail -n +N) is wrong after a
+# wrap, which locktorture's output causes.
+ktap_mark() {
+	echo "<5>ecs-ktap: mark $1" > /dev/kmsg
+}
+
+ktap_dmesg_since() {
+	dmesg | awk -v m="ecs-ktap: mark ${1:-}" -v want="${1:-}" '
+		{ line[NR] = $0 }
+		want != "" && substr($0, length($0) - length(m) + 1) == m { from = NR }
+		END { for (i = from + 1; i <= NR; i++) print line[i] }'
+}
+
+# ktap_log_has MARK ERE: a line after MARK matches ERE (for ktap_check).
+ktap_log_has() {
+	ktap_dmesg_since "$1" | grep -qE "$2"
+}
+
+# ktap_no_splat NAME [MARK [ERE]]: one result, console-check (the suite's
+# one splat oracle) finds nothing in ktap_dmesg_since MARK; ERE adds a
+# test's own patterns (its error messages).
+ktap_no_splat() {
+	_log=/tmp/ktap-dmesg.$$
+	ktap_dmesg_since "${2:-}" > "$_log"
+	_found=$(console-check - < "$_log")
+	_rc=$?
+	if [ -n "${3:-}" ] && grep -E "$3" "$_log" > "$_log.own"; then
+		_found="$_found
+$(sed 's/^/own pattern: /' "$_log.own")"
+		_rc=1
+	fi
+	rm -f "$_log" "$_log.own"
+	[ $_rc = 0 ] || echo "$_found" | grep . | head -n 20 | sed 's/^/# /'
+	ktap_check "$1" [ $_rc = 0 ]
+}
+
 ktap_end() {
 	if [ "$KTAP_NUM" -ne "$KTAP_PLANNED" ]; then
 		echo "# planned $KTAP_PLANNED tests but ran $KTAP_NUM"
@@ -76,25 +134,26 @@ ecs_cmdline() {
 # ktap_rejects NAME KO MODULE "ARGS" PATTERN: `insmod KO ARGS` must fail with
 # EINVAL and a kernel message matching PATTERN (the parameter's name).
 ktap_rejects() {
-	_before=$(dmesg | wc -l)
+	ktap_mark "rejects-$1"
 	# shellcheck disable=SC2086 # ARGS are split on purpose
 	if _err=$(insmod "$2" $4 2>&1); then
 		rmmod "$3"
 		ktap_fail "$1" "insmod succeeded"
 	elif ! echo "$_err" | grep -q 'Invalid argument'; then
 		ktap_fail "$1" "not EINVAL: $_err"
-	elif ! dmesg | tail -n +$((_before + 1)) | grep -q "$5"; then
+	elif ! ktap_dmesg_since "rejects-$1" | grep -q "$5"; then
 		ktap_fail "$1" "no error naming it: $(dmesg | tail -n 2)"
 	else
 		ktap_pass "$1"
 	fi
 }
 
-# ktap_require_module KO: skip the whole test unless the module KO is in
-# this initramfs and debugfs, where our modules report, is mounted.
+# ktap_require_module KO: skip the whole test (fail it under CI) unless the
+# module KO is in this initramfs and debugfs, where our modules report, is
+# mounted.
 ktap_require_module() {
-	[ -f "$1" ] || ktap_skip_all "$1 is not in this initramfs"
-	[ -d /sys/kernel/debug ] || ktap_skip_all "no debugfs"
+	[ -f "$1" ] || ktap_missing_all "$1 is not in this initramfs"
+	[ -d /sys/kernel/debug ] || ktap_missing_all "no debugfs"
 }
 
 # ktap_settled_kb FIELD: /proc/meminfo's FIELD (Slab, SUnreclaim) in kB

@@ -18,7 +18,7 @@
 
 nested_prepare
 host_ko=/ecs/modules/ecs_host.ko
-[ -f $host_ko ] || ktap_skip_all "$host_ko is not in this initramfs"
+[ -f $host_ko ] || ktap_missing_all "$host_ko is not in this initramfs"
 stats=/sys/kernel/debug/ecs_host/stats
 hz=$(ecs_cmdline hz)
 tick_ns=$((1000000000 / ${hz:-250}))

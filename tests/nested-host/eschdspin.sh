@@ -13,7 +13,7 @@
 
 nested_prepare
 host_ko=/ecs/modules/ecs_host.ko
-[ -f $host_ko ] || ktap_skip_all "$host_ko is not in this initramfs"
+[ -f $host_ko ] || ktap_missing_all "$host_ko is not in this initramfs"
 ktap_begin 5
 ktap_check policy-loaded insmod $host_ko
 out=/tmp/l2-eschdspin

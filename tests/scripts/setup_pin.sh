@@ -4,8 +4,8 @@
 # serve, names both versions, and touches no cache.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-[ "$(id -u)" = 0 ] || ktap_skip_all "setup.sh needs root"
-command -v apt-cache >/dev/null || ktap_skip_all "no apt"
+[ "$(id -u)" = 0 ] || ktap_missing_all "setup.sh needs root"
+command -v apt-cache >/dev/null || ktap_missing_all "no apt"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

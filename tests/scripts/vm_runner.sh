@@ -13,8 +13,8 @@ ECS_REPO=$repo
 . "$repo/scripts/lib/common.sh"
 vm=$repo/scripts/vm
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] ||
-	ktap_skip_all "no kernel or guest initramfs (run through make check)"
-command -v qemu-system-x86_64 >/dev/null || ktap_skip_all "no qemu-system-x86_64"
+	ktap_missing_all "no kernel or guest initramfs (run through make check)"
+command -v qemu-system-x86_64 >/dev/null || ktap_missing_all "no qemu-system-x86_64"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -47,5 +47,6 @@ while [ $i -le "$repeat" ]; do
 	i=$((i + 1))
 done
 echo "=== dmesg"
-dmesg | grep -E 'ecs|BUG|WARNING|rcu.*stall'
+dmesg | grep ecs
+dmesg | console-check -
 echo "=== end"

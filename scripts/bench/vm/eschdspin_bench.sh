@@ -90,6 +90,5 @@ for pid in $pids; do
 done
 echo "ecs_host $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
 rmmod ecs_host
-splat=$(dmesg | grep -E 'BUG|WARNING|Oops|Call Trace')
-[ -n "$splat" ] && { echo "$splat" | sed 's/^/l1-splat| /'; failed=1; }
+splat=$(dmesg | console-check -) || { echo "$splat" | sed 's/^/l1-splat| /'; failed=1; }
 exit $failed

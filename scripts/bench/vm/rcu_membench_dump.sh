@@ -44,5 +44,6 @@ if [ -r $extfrag ]; then
 fi
 rmmod rcu_membench || exit 1
 echo "=== dmesg"
-dmesg | grep -E 'rcu_membench|BUG|WARNING|rcu.*stall'
+dmesg | grep rcu_membench
+dmesg | console-check -
 echo "=== end"
