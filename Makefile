@@ -11,6 +11,8 @@
 #                     part of make check)
 #   make check-debug  only the debug kernel's part of make check: the
 #                     guest selftests and the nested ones in a debug L1
+#   make fuzz         random and edge MSR_KVM_ECS values from an L2 for
+#                     FUZZ_SECONDS (600) beside an L2 using eCS
 #   make lint         rustfmt and clippy on our kernel modules
 #   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
 #                     overcommitted (scripts/bench/rcu.sh)
@@ -114,6 +116,13 @@ lint-clippy: $(KERNEL_STAMP)
 
 clean-modules:
 	rm -rf $(MODULES_OUT)
+
+# The fuzzer of the eCS guest-host surface (tests/nested-host/msr_fuzz.sh)
+# for FUZZ_SECONDS; make check runs it for 60 s.
+FUZZ_SECONDS ?= 600
+fuzz: images
+	ECS_CHECK_ONLY=fuzz ECS_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
+.PHONY: fuzz
 
 # Reliability of two L2 guests at once in the L1 host (README figures).
 CAMPAIGN_ARGS ?= --runs 20 --l1-smp 1

@@ -25,7 +25,9 @@
 # ECS_DEBUG_KERNEL, ECS_DEBUG_GUEST_INITRD, ECS_DEBUG_HOST_INITRD (set by
 # make), ECS_CHECK_ONLY="cargo lint scripts guest nested nested-host
 # guest-debug nested-debug nested-host-debug" (the default) or a part, e.g.
-# ECS_CHECK_ONLY=nested-host for the eCS host side alone (make check-host).
+# ECS_CHECK_ONLY=nested-host for the eCS host side alone (make check-host);
+# ECS_CHECK_ONLY=fuzz (make fuzz, never part of the default) fuzzes the
+# eCS guest-host surface for ECS_FUZZ_SECONDS.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -38,7 +40,7 @@ ktap="$results/check.ktap"
 heartbeat=20
 
 suites=()
-for s in cargo lint scripts guest nested nested-host guest-debug nested-debug nested-host-debug; do
+for s in cargo lint scripts guest nested nested-host guest-debug nested-debug nested-host-debug fuzz; do
 	case " $only " in *" $s "*) suites+=("$s") ;; esac
 done
 
@@ -151,7 +153,7 @@ vm_attempt() {
 # Each VM suite adds a second result: its console is free of splats.
 planned=0
 for s in "${suites[@]}"; do
-	case $s in guest* | nested*) planned=$((planned + 2)) ;; *) planned=$((planned + 1)) ;; esac
+	case $s in guest* | nested* | fuzz) planned=$((planned + 2)) ;; *) planned=$((planned + 1)) ;; esac
 done
 emit "TAP version 13"
 emit "1..$planned"
@@ -183,6 +185,14 @@ for s in "${suites[@]}"; do
 	# The same in an L1 of the debug kernel, whose L2s run the default
 	# one: 84 s and 344 s in a .ci/run here, but ecs_extend alone took 11
 	# minutes on a slower machine.
+	# make fuzz: only the fuzzer of the eCS guest-host surface
+	# (tests/nested-host/msr_fuzz.sh), for ECS_FUZZ_SECONDS (600 s), with
+	# limits that grow with it.
+	fuzz)
+		fz=${ECS_FUZZ_SECONDS:-600}
+		vm_suite "$s" "${ECS_KERNEL:-}" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout $((fz + 900)) \
+			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=$((fz + 500)) ecs.fuzz_seconds=$fz" \
+			-- env ECS_SUITE_ONLY=msr_fuzz /ecs/tests/run-suite.sh /ecs/tests/nested-host $((fz + 700)) | indent ;;
 	nested-debug | nested-host-debug)
 		vm_suite "$s" "${ECS_DEBUG_KERNEL:-}" "${ECS_DEBUG_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 3600 \
 			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=1000" \
@@ -195,7 +205,7 @@ for s in "${suites[@]}"; do
 	4) emit "ok $i $s # SKIP" ;;
 	*) emit "not ok $i $s # exit=$rc" ;;
 	esac
-	case $s in guest* | nested*)
+	case $s in guest* | nested* | fuzz)
 		i=$((i + 1))
 		consoles=$(ls "$results/$s.hung/console.log" "$results/$s/console.log" 2>/dev/null)
 		if [ -z "$consoles" ] && [ "${CI:-}" = true ]; then

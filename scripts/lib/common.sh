@@ -65,6 +65,13 @@ toolchain_id() {
 	bindgen --version 2>/dev/null
 }
 
+# A scenario that only compiles some targets lists them in
+# scripts/kconfig/<scenario>.targets; prints that file if there is one.
+scenario_targets_file() {
+	local f="$ECS_REPO/scripts/kconfig/${1:-default}.targets"
+	[ ! -f "$f" ] || echo "$f"
+}
+
 # The build key: everything that changes the kernel image.
 kernel_key() {
 	local scenario=${1:-default}
@@ -72,7 +79,7 @@ kernel_key() {
 		echo "$KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
 		echo "scenario $scenario"
 		local f
-		for f in $(all_patches) $(config_fragments "$scenario"); do
+		for f in $(all_patches) $(config_fragments "$scenario") $(scenario_targets_file "$scenario"); do
 			echo "== ${f#"$ECS_REPO"/}"
 			cat "$f"
 		done
