@@ -19,14 +19,18 @@ unload() { loaded && rmmod ecs; }
 # hv LINE KEY: the value of KEY=VALUE in a hold result line.
 hv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
+# Kernel threads run and hold locks briefly: ten looks in 2 s find a quiet one.
+AT_REST_TRIES=10
+
 # The counters at rest: no CPU counts a section, except the reader's own CPU,
 # whose preemptible count is the reader's (it holds the seq_file mutex while
 # the module prints). Also checks that the reader's count is $1. Kernel
 # threads take locks now and then: a snapshot that shows one is retried, up
-# to 10 times in 2 s; the last one is printed if none is at rest.
+# to AT_REST_TRIES times, 0.2 s apart; the last one is printed if none is
+# at rest.
 at_rest() {
 	_i=0
-	while [ $_i -lt 10 ]; do
+	while [ $_i -lt $AT_REST_TRIES ]; do
 		cat $dir/cpus > /tmp/ecs-cpus
 		at_rest_once "$1" < /tmp/ecs-cpus && return 0
 		_i=$((_i + 1))
@@ -150,10 +154,11 @@ ktap_info "$r"
 ktap_check holder-count-restored [ -n "$r" -a "$(hv "$r" inside)" = 1 -a "$(hv "$r" after_wait)" = 1 -a "$(hv "$r" after)" = 0 ]
 
 # The idle task runs with preemption disabled once: another CPU resting in
-# its idle loop shows preempt_count 1 and base 1.
+# its idle loop shows preempt_count 1 and base 1 (looked for as at_rest
+# looks, up to AT_REST_TRIES times 0.2 s apart).
 if [ "$ncpus" -gt 1 ]; then
 	idle=0
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	for i in $(seq $AT_REST_TRIES); do
 		if awk '$1 == "self" { s = $2 } /^cpu/ { pc[$1] = $4; base[$1] = $5 }
 			END { for (c in pc) if (c != s && pc[c] == 1 && base[c] == 1) exit 0; exit 1 }' $dir/cpus; then
 			idle=1

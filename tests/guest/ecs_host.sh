@@ -16,11 +16,13 @@ dir=/sys/kernel/debug/ecs
 ecs_msr_require
 
 field() { sed -n "s/^$1: //p" $dir/state; }
+# Hints come and go as the L1 switches vCPUs: 40 quick reads to catch one.
+HINT_SAMPLES=40
 # hint_seen COLUMN: some other CPU shows 1 in COLUMN of the shim's cpus file
-# within 40 samples (column 7 vcpu_preempted, 8 pcpu_overloaded).
+# within HINT_SAMPLES samples (column 7 vcpu_preempted, 8 pcpu_overloaded).
 hint_seen() {
 	i=0
-	while [ $i -lt 40 ]; do
+	while [ $i -lt $HINT_SAMPLES ]; do
 		awk -v c="$1" '$1 == "self" { next } /^cpu/ && $c == 1 { found = 1 } END { exit !found }' \
 			$dir/cpus && return 0
 		i=$((i + 1))

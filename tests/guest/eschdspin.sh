@@ -46,11 +46,13 @@ psearchy() {
 # goes through the policy, and one counts its wait before it spins or
 # sleeps: a reading can catch one in flight (a fresh-clone run of
 # 4190d1b failed once so, in the debug guest). So the check takes all
-# counters from one read of the stats file and looks up to ten times,
-# 0.2 s apart; counts that never add up still fail.
+# counters from one read of the stats file and looks up to COUNTS_TRIES
+# times, 0.2 s apart; counts that never add up still fail.
+# A waiter is in flight for moments, not for the 2 s that ten looks take.
+COUNTS_TRIES=10
 snap_stat() { echo "$snap" | sed -n "s/^$1: //p"; }
 consistent() {
-	for _try in 1 2 3 4 5 6 7 8 9 10; do
+	for _try in $(seq $COUNTS_TRIES); do
 		snap=$(cat $dir/stats)
 		_waits=$(($(snap_stat waits_mutex) + $(snap_stat waits_rwsem_read) + $(snap_stat waits_rwsem_write)))
 		_spins=$(snap_stat spins)

@@ -22,6 +22,10 @@ load=/ecs/bin/psearchy_load
 [ -x $load ] || ktap_missing_all "no $load in the initramfs"
 cycles=${LIFECYCLE_CYCLES:-100}
 hotplugs=10
+# Loose, as the load and the hotplugs move the total too (debug: +628 kB).
+SLAB_GROWTH_MAX_KB=2048
+# A vmalloc leak per load adds hundreds of areas; a clean run: 11 -> 11.
+VMALLOC_GROWTH_MAX=16
 cpu1=/sys/devices/system/cpu/cpu1/online
 
 vmalloc_n() { grep -c . /proc/vmallocinfo; }
@@ -135,7 +139,7 @@ slab_after=$(ktap_settled_kb Slab)
 vmalloc_after=$(vmalloc_n)
 ktap_info "Slab ${slab_before} -> ${slab_after} kB, vmalloc areas ${vmalloc_before} -> ${vmalloc_after}"
 ktap_no_splat no-splat lifecycle
-ktap_slab_not_leaked "$slab_before" "$slab_after" 2048
-ktap_check vmalloc-not-leaked [ $((vmalloc_after - vmalloc_before)) -lt 16 ]
+ktap_slab_not_leaked "$slab_before" "$slab_after" $SLAB_GROWTH_MAX_KB
+ktap_check vmalloc-not-leaked [ $((vmalloc_after - vmalloc_before)) -lt $VMALLOC_GROWTH_MAX ]
 ktap_kmemleak_check
 ktap_end

@@ -22,6 +22,8 @@ host_ko=/ecs/modules/ecs_host.ko
 stats=/sys/kernel/debug/ecs_host/stats
 hz=$(ecs_cmdline hz)
 tick_ns=$((1000000000 / ${hz:-250}))
+# TCG fires the L1's timers late (13.9 ms seen); an uncut extension lasts 2 s.
+EXTENSION_SLACK_NS=$((10 * tick_ns))
 
 bad_params="extension_us=0 extension_us=9 extension_us=10001 poll_us=0 poll_us=4294967295 extension_us=100,poll_us=200"
 ktap_begin $((9 + $(echo $bad_params | wc -w)))
@@ -63,7 +65,7 @@ ktap_info "KVM stats of the L2 (last sample):$named (tick $tick_ns ns)"
 ktap_check extensions-granted [ "$extensions" -gt 0 ]
 ktap_check preemptions-avoided [ "$avoided" -gt 0 ]
 ktap_check endless-section-still-preempted [ "$expired" -gt 0 -a "$in_section" -gt 0 ]
-ktap_check extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + 10 * tick_ns)) ]
+ktap_check extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + EXTENSION_SLACK_NS)) ]
 ktap_check policy-counted sh -c "[ \$(sed -n 's/^deferred: //p' $stats) -gt 0 ]"
 ktap_info "policy counters before the L2: $before"
 ktap_check policy-unloaded rmmod ecs_host
