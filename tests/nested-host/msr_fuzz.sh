@@ -21,8 +21,13 @@ fuzz_s=${fuzz_s:-60}
 hz=$(ecs_cmdline hz)
 tick_ns=$((1000000000 / ${hz:-250}))
 extension_us=1000
-# As in ecs_extend.sh: the bound plus ten ticks, for the L1's late timers.
-EXTENSION_SLACK_NS=$((10 * tick_ns))
+# The L1's timers fire late under TCG (50.1 ms with two L2s, CI of
+# 8689c2e), and QEMU 10.0 can lose its timer interrupt until scripts/vm's
+# next nudge, a second later (docs/qemu-lost-interrupt.md; 928 ms seen in
+# a debug L1). An extension that nothing cuts short lasts the bystander's
+# whole 2 s section.
+NUDGE_NS=1000000000
+EXTENSION_SLACK_NS=$((NUDGE_NS + 10 * tick_ns))
 # The bystander's two locktorture runs outlast the fuzzer's boot and budget
 # in a default L1; in a debug L1 it may end first (then the last sample
 # taken during the fuzzing counts).
@@ -63,7 +68,7 @@ counts=/tmp/fuzz-bystander-extensions
 : > $counts
 (while :; do extensions >> $counts; sleep 2; done) &
 counter=$!
-l2_vm l2-fuzzer "$fz" --smp 2 --cpu host,migratable=off -- /ecs/tests/lib/ecs_msr_fuzz_load.sh "$fuzz_s"
+l2_vm_retry_boot l2-fuzzer "$fz" --smp 2 --cpu host,migratable=off -- /ecs/tests/lib/ecs_msr_fuzz_load.sh "$fuzz_s"
 fz_rc=$?
 kill $counter
 during=$(extensions)
@@ -85,11 +90,12 @@ l2_console_clean bystander-console-clean "$by/console.log"
 # phases too), none had an extension longer than its bound plus slack, and
 # every count only grew.
 max_ns=$(awk '{ if ($9 > m) m = $9 } END { print m + 0 }' $samples)
+ktap_info "the sample with it: $(awk -v m="$max_ns" '$9 == m { print; exit }' $samples) ($ECS_KVM_STATS)"
 ktap_info "longest extension of any VM: $max_ns ns (bound $((extension_us * 1000)) ns + $EXTENSION_SLACK_NS ns slack)"
-ktap_check kvm-stats-extension-bounded [ "$max_ns" -le $((extension_us * 1000 + EXTENSION_SLACK_NS)) ]
+ktap_check kvm-stats-extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + EXTENSION_SLACK_NS)) ]
 ktap_check kvm-stats-monotonic sh -c "awk '{
 	for (i = 3; i <= 9; i++) { k = \$1 \" \" i; if (\$i < last[k]) bad++; last[k] = \$i } }
-	END { exit bad > 0 }' $samples"
+	END { exit bad > 0 || NR < 2 }' $samples"
 ktap_check policy-unloaded rmmod ecs_host
 ktap_check kvm-unloads sh -c "rmmod kvm_amd && rmmod kvm"
 l1_host_clean

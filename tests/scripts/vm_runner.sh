@@ -18,7 +18,7 @@ command -v qemu-system-x86_64 >/dev/null || ktap_missing_all "no qemu-system-x86
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 13
+ktap_begin 14
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
@@ -92,4 +92,27 @@ dead_reported() {
 		grep -q 'STOPPED DEAD: its console silent for' "$tmp/err"
 }
 ktap_check stopped-guest-dead dead_reported
+
+# A guest stopped before its init said "up at" (an L2 that dies while
+# booting) is ended after BOOT_BEATS (15) beats, not at its limit.
+start=$(date +%s)
+"$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --timeout 120 --heartbeat 1 \
+	--out "$tmp/boot" -- true > /dev/null 2> "$tmp/err" &
+vm_pid=$!
+for _ in $(seq 100); do
+	[ -p "$tmp/boot/monitor.in" ] && break
+	sleep 0.1
+done
+echo stop > "$tmp/boot/monitor.in"
+wait $vm_pid
+rc=$?
+took=$(($(date +%s) - start))
+sed 's/^/# /' "$tmp/err" | grep -E 'STOPPED DEAD|TIMED OUT'
+# Fifteen 1 s beats and the hang dump; its limit is 120 s.
+BOOT_DEAD_REPORTED_MAX_S=60
+boot_dead_reported() {
+	[ $rc = 1 ] && [ $took -lt $BOOT_DEAD_REPORTED_MAX_S ] && vm_stopped_dead "$tmp/boot" &&
+		grep -q 'STOPPED DEAD: no "up at" line' "$tmp/err"
+}
+ktap_check guest-dead-at-boot boot_dead_reported
 ktap_end
