@@ -19,6 +19,7 @@ threads=-1 rounds=x"
 n_bad=$(echo $bad_params | wc -w)
 
 ktap_begin $((10 + n_bad))
+ktap_mark ecs_costbench
 
 # complete THREADS ROUNDS: every path has ROUNDS samples on 1 thread and
 # THREADS x ROUNDS on THREADS threads, each a positive time on its own CPU.
@@ -68,7 +69,7 @@ fi
 # --- Key on, under the shim's test knob. -----------------------------------------
 if [ ! -f $shim ]; then
 	for t in load-key-on reports-key-on samples-complete-key-on; do
-		ktap_skip $t "$shim is not in this initramfs"
+		ktap_missing $t "$shim is not in this initramfs"
 	done
 elif insmod $shim count_without_host=1 && insmod $ko iterations=500 rounds=2; then
 	ktap_pass load-key-on
@@ -87,5 +88,5 @@ for p in $bad_params; do
 	ktap_rejects "rejects-$p" $ko ecs_costbench "$p" "${p%%=*}"
 done
 ktap_check not-loaded-after-rejects sh -c '! [ -d /sys/module/ecs_costbench ]'
-ktap_no_splat no-splat
+ktap_no_splat no-splat ecs_costbench
 ktap_end

@@ -33,6 +33,7 @@ n_bad=$(echo $bad_params | wc -w)
 duration=3
 rate=2500
 ktap_begin $((28 + n_bad))
+ktap_mark rcu_membench
 
 # --- One full run with the paper's settings, shortened. ------------------
 sunreclaim_before=$(ktap_settled_kb SUnreclaim)
@@ -163,5 +164,5 @@ left=$(ps | grep '\[rcu_membenc[h]')
 [ -n "$left" ] && echo "$left" | sed 's/^/# /'
 ktap_check no-threads-left [ -z "$left" ]
 
-ktap_no_splat no-splat "" 'rcu_membench.*(stall|leak)'
+ktap_no_splat no-splat rcu_membench 'rcu_membench.*(stall|leak)'
 ktap_end

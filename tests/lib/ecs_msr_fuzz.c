@@ -54,7 +54,7 @@ static atomic_int reports;
 
 struct worker {
 	pthread_t thread;
-	int cpu;
+	int cpu, fd;
 	uint64_t rng;
 	unsigned long writes[K_NR], gp[K_NR], accepted, changed, offline, other_errors, void_checks;
 };
@@ -114,31 +114,29 @@ static void report(const struct worker *w, const char *what, uint64_t v, uint64_
 static void *fuzz(void *arg)
 {
 	struct worker *w = arg;
-	char path[32];
 	cpu_set_t set;
-	int fd;
+	int fd = w->fd;
 
 	CPU_ZERO(&set);
 	CPU_SET(w->cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
-	snprintf(path, sizeof(path), "/dev/cpu/%d/msr", w->cpu);
-	fd = open(path, O_RDWR);
-	if (fd < 0) {
-		fprintf(stderr, "ecs_msr_fuzz: %s: %s\n", path, strerror(errno));
-		w->other_errors++;
-		return NULL;
-	}
 	while (now() < deadline) {
 		enum kind k = xorshift(&w->rng) % K_NR;
 		uint64_t v = value_of(k, &w->rng), before, after;
 		unsigned int gen = atomic_load(&hotplug_gen);
 
+		/*
+		 * ENXIO: the CPU is offline.  EIO would be #GP on RDMSR, which
+		 * the host must never give for this MSR.
+		 */
 		if (pread(fd, &before, 8, MSR_KVM_ECS) != 8) {
-			if (errno == ENXIO || errno == EIO)
+			if (errno == ENXIO) {
 				w->offline++;
-			else
+				usleep(1000);
+			} else {
 				w->other_errors++;
-			usleep(1000);
+				report(w, strerror(errno), 0, 0, 0);
+			}
 			continue;
 		}
 		w->writes[k]++;
@@ -160,7 +158,12 @@ static void *fuzz(void *arg)
 		}
 		w->gp[k]++;
 		if (pread(fd, &after, 8, MSR_KVM_ECS) != 8) {
-			w->offline++;
+			if (errno == ENXIO) {
+				w->offline++;
+			} else {
+				w->other_errors++;
+				report(w, strerror(errno), v, before, 0);
+			}
 			continue;
 		}
 		if (gen & 1 || atomic_load(&hotplug_gen) != gen) {
@@ -172,7 +175,6 @@ static void *fuzz(void *arg)
 			report(w, "changed", v, before, after);
 		}
 	}
-	close(fd);
 	return NULL;
 }
 
@@ -258,16 +260,33 @@ int main(int argc, char **argv)
 		hp_cpu = atoi(argv[3]);
 	ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	maxphyaddr = phys_bits();
+	/*
+	 * What keeps the values invalid is that no memslot lies there: the
+	 * L2 (-machine pc, -nodefaults) has its ROMs and KVM's APIC page
+	 * below 4 GiB and no RAM-backed device memory above its RAM.
+	 */
 	beyond_ram = (ram_end() + (1ull << 32)) & ~0x3full;
 	if (ncpus < 1 || ncpus > MAX_CPUS || maxphyaddr < 32 || maxphyaddr > 63 ||
-	    beyond_ram >= 1ull << maxphyaddr) {
-		fprintf(stderr, "ecs_msr_fuzz: cannot size the guest (%d CPUs, %u address bits)\n",
-			ncpus, maxphyaddr);
+	    beyond_ram == 1ull << 32 || beyond_ram >= 1ull << maxphyaddr) {
+		fprintf(stderr,
+			"ecs_msr_fuzz: cannot size the guest (%d CPUs, %u address bits, RAM to %#llx)\n",
+			ncpus, maxphyaddr, (unsigned long long)ram_end());
 		return 2;
 	}
 	printf("seed=%#llx cpus=%d maxphyaddr=%u beyond_ram=%#llx hotplug_cpu=%d\n",
 	       (unsigned long long)seed, ncpus, maxphyaddr, (unsigned long long)beyond_ram,
 	       hp_cpu);
+	/* Every device is opened before the hotplug thread can take its CPU away. */
+	for (i = 0; i < ncpus; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/dev/cpu/%d/msr", i);
+		workers[i].fd = open(path, O_RDWR);
+		if (workers[i].fd < 0) {
+			fprintf(stderr, "ecs_msr_fuzz: %s: %s\n", path, strerror(errno));
+			return 2;
+		}
+	}
 	deadline = now() + atof(argv[1]);
 	for (i = 0; i < ncpus; i++) {
 		workers[i].cpu = i;
@@ -286,6 +305,7 @@ int main(int argc, char **argv)
 		int k;
 
 		pthread_join(w->thread, NULL);
+		close(w->fd);
 		for (k = 0; k < K_NR; k++) {
 			total[k] += w->writes[k];
 			total[K_NR] += w->writes[k];

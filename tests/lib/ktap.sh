@@ -76,10 +76,20 @@ ktap_missing_all() {
 	ktap_skip_all "$*"
 }
 
+# ktap_missing NAME WHY: one result that cannot run because a part of the
+# suite is missing, as ktap_missing_all: a SKIP, a failure under CI.
+ktap_missing() {
+	if ktap_ci; then
+		ktap_fail "$1" "missing under CI, not a skip: $2"
+	else
+		ktap_skip "$1" "$2"
+	fi
+}
+
 # ktap_mark NAME: put a marker line in the kernel log. ktap_dmesg_since
-# NAME prints what came after the last such marker: all of the log without
-# NAME, or once the ring buffer has wrapped past the marker (then every line
-# left is newer). A count of lines (dmesg | tail -n +N) is wrong after a
+# NAME prints the last such marker and what came after it: all of the log
+# without NAME, or once the ring buffer has wrapped past the marker (then
+# every line left is newer). Never empty: console-check fails an empty log. A count of lines (dmesg | tail -n +N) is wrong after a
 # wrap, which locktorture's output causes.
 ktap_mark() {
 	echo "<5>ecs-ktap: mark $1" > /dev/kmsg
@@ -89,7 +99,7 @@ ktap_dmesg_since() {
 	dmesg | awk -v m="ecs-ktap: mark ${1:-}" -v want="${1:-}" '
 		{ line[NR] = $0 }
 		want != "" && substr($0, length($0) - length(m) + 1) == m { from = NR }
-		END { for (i = from + 1; i <= NR; i++) print line[i] }'
+		END { for (i = from ? from : 1; i <= NR; i++) print line[i] }'
 }
 
 # ktap_log_has MARK ERE: a line after MARK matches ERE (for ktap_check).

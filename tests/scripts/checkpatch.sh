@@ -19,8 +19,17 @@ for p in "${patches[@]}"; do
 	name=$(basename "$(dirname "$p")")/$(basename "$p")
 	# From standard input: given a tracked file's path, checkpatch would
 	# check it as a source file (docs/ecs-abi.md).
-	found=$(perl "$checkpatch" --strict --no-tree --no-summary --terse --showfile - < "$p" 2>&1 |
-		sed -n 's/^\([^:]*\):[0-9]*: \(ERROR\|WARNING\|CHECK\): /\1: \2: /p')
+	out=$(perl "$checkpatch" --strict --no-tree --no-summary --terse --showfile - < "$p" 2>&1)
+	rc=$?
+	found=$(sed -n 's/^\([^:]*\):[0-9]*: \(ERROR\|WARNING\|CHECK\): /\1: \2: /p' <<< "$out")
+	# checkpatch exits 1 when it reports something, which then parses as a
+	# finding; any other failure (perl dying on a missing module, say)
+	# reports nothing and must not pass as a clean patch.
+	if [ $rc -gt 1 ] || { [ $rc = 1 ] && [ -z "$found" ]; }; then
+		echo "$out" | tail -n 5 | sed 's/^/# /'
+		ktap_fail "checkpatch-$name" "checkpatch.pl failed (exit $rc) without a finding"
+		continue
+	fi
 	new=
 	while IFS= read -r f; do
 		[ -n "$f" ] || continue

@@ -94,7 +94,7 @@ dead_reported() {
 ktap_check stopped-guest-dead dead_reported
 
 # A guest stopped before its init said "up at" (an L2 that dies while
-# booting) is ended after BOOT_BEATS (15) beats, not at its limit.
+# booting) is ended after BOOT_BEATS (9) beats, not at its limit.
 start=$(date +%s)
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --timeout 120 --heartbeat 1 \
 	--out "$tmp/boot" -- true > /dev/null 2> "$tmp/err" &
@@ -108,7 +108,7 @@ wait $vm_pid
 rc=$?
 took=$(($(date +%s) - start))
 sed 's/^/# /' "$tmp/err" | grep -E 'STOPPED DEAD|TIMED OUT'
-# Fifteen 1 s beats and the hang dump; its limit is 120 s.
+# Nine 1 s beats and the hang dump; its limit is 120 s.
 BOOT_DEAD_REPORTED_MAX_S=60
 boot_dead_reported() {
 	[ $rc = 1 ] && [ $took -lt $BOOT_DEAD_REPORTED_MAX_S ] && vm_stopped_dead "$tmp/boot" &&
