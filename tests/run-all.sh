@@ -186,13 +186,13 @@ for s in "${suites[@]}"; do
 	# one: 84 s and 344 s in a .ci/run here, but ecs_extend alone took 11
 	# minutes on a slower machine.
 	# make fuzz: only the fuzzer of the eCS guest-host surface
-	# (tests/nested-host/msr_fuzz.sh), for ECS_FUZZ_SECONDS (600 s), with
+	# (tests/fuzz/msr_fuzz.sh), for ECS_FUZZ_SECONDS (600 s), with
 	# limits that grow with it.
 	fuzz)
 		fz=${ECS_FUZZ_SECONDS:-600}
 		vm_suite "$s" "${ECS_KERNEL:-}" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout $((fz + 900)) \
-			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=$((fz + 500)) ecs.fuzz_seconds=$fz" \
-			-- env ECS_SUITE_ONLY=msr_fuzz /ecs/tests/run-suite.sh /ecs/tests/nested-host $((fz + 700)) | indent ;;
+			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=$((fz + 500)) ecs.fuzz_seconds=$fz ecs.fuzz_hotplug=${ECS_FUZZ_HOTPLUG:-1}" \
+			-- /ecs/tests/run-suite.sh /ecs/tests/fuzz $((fz + 700)) | indent ;;
 	nested-debug | nested-host-debug)
 		vm_suite "$s" "${ECS_DEBUG_KERNEL:-}" "${ECS_DEBUG_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 3600 \
 			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=1000" \

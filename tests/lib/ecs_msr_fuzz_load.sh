@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Guest half of tests/nested-host/msr_fuzz.sh: fuzz MSR_KVM_ECS for
+# Guest half of tests/fuzz/msr_fuzz.sh: fuzz MSR_KVM_ECS for
 # SECONDS (default 60) from every vCPU at once (/ecs/bin/ecs_msr_fuzz,
 # tests/lib/ecs_msr_fuzz.c), in four phases: with the eCS shim registered,
 # without it, with it, without it, so that enabling is toggled between
@@ -24,8 +24,9 @@ phases=4
 phase_s=$((seconds / phases))
 [ $phase_s -ge 5 ] || phase_s=5
 cpus=$(nproc)
+# ecs.fuzz_hotplug=0 leaves every vCPU online.
 hotplug_cpu=
-[ -w /sys/devices/system/cpu/cpu1/online ] && hotplug_cpu=1
+[ -w /sys/devices/system/cpu/cpu1/online ] && [ "$(ecs_cmdline fuzz_hotplug)" != 0 ] && hotplug_cpu=1
 state_field() { sed -n "s/^$1: //p" /sys/kernel/debug/ecs/state; }
 
 # all_msrs_zero: every online vCPU's MSR reads 0.
