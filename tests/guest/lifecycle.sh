@@ -94,7 +94,9 @@ shim_field() { sed -n "s/^$1: //p" /sys/kernel/debug/ecs/state; }
 shim_cpus() { awk '/^cpu[0-9]/ { printf "%s=%s ", $1, $NF }' /sys/kernel/debug/ecs/cpus; }
 if [ -w $cpu1 ]; then
 	insmod $mods/ecs.ko
-	insmod $mods/rcu_membench.ko duration=60 rate=2000
+	# A run that outlasts the hotplugs, also in an L2 of a debug L1 (over
+	# 60 s there); unload-after-hotplug ends it.
+	insmod $mods/rcu_membench.ko duration=900 rate=2000
 	state_before=$(shim_field state)
 	cpus_before=$(shim_cpus)
 	registered_before=$(shim_field registered_cpus)

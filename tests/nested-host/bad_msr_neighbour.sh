@@ -58,7 +58,7 @@ samples=/tmp/bystander-extensions
 (while :; do extensions >> $samples; sleep 2; done) &
 sampler=$!
 start=$(date +%s)
-l2_vm l2-attacker "$at" --smp 1 --cpu host,migratable=off -- /ecs/tests/lib/ecs_bad_msr_load.sh $rounds
+l2_vm_retry_boot l2-attacker "$at" --smp 1 --cpu host,migratable=off -- /ecs/tests/lib/ecs_bad_msr_load.sh $rounds
 at_rc=$?
 attack=$(($(date +%s) - start))
 kill $sampler
