@@ -37,12 +37,7 @@ by=/tmp/l2-fuzz-bystander
 fz=/tmp/l2-fuzzer
 
 # extensions: the bystander's ecs_extensions so far, empty once it is gone.
-extensions() {
-	for _d in /sys/kernel/debug/kvm/"$by_pid"-*; do
-		[ -r "$_d/ecs_extensions" ] && cat "$_d/ecs_extensions"
-	done
-}
-grew() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt "$1" ]; }
+extensions() { l2_ecs_extensions "$by_pid"; }
 
 ktap_kmemleak_begin
 ktap_begin 12

@@ -111,6 +111,17 @@ l1_host_clean() {
 # samplers print them.
 ECS_KVM_STATS="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns"
 
+# l2_ecs_extensions PID: the ecs_extensions KVM stat of the L2 whose QEMU
+# is PID, empty once that VM is gone.
+l2_ecs_extensions() {
+	for _d in /sys/kernel/debug/kvm/"$1"-*; do
+		[ -r "$_d/ecs_extensions" ] && cat "$_d/ecs_extensions"
+	done
+}
+
+# grew A B: both counts were read and B is larger.
+grew() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt "$1" ]; }
+
 # l2_vm_retry_boot NAME OUTDIR [vm options] -- COMMAND...: l2_vm, and once
 # more if the L2 died while booting (scripts/vm's dead-at-boot): under
 # nested TCG an L2 started beside another sometimes stops with an empty
