@@ -133,6 +133,23 @@ campaign: images
 	scripts/nested-campaign.sh $(CAMPAIGN_ARGS)
 .PHONY: campaign
 
+# Does the host side make an overcommitted eCS guest faster? Host-side
+# arms switched at runtime in paired phases inside one L1 and one L2 boot,
+# Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
+# (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
+# scripts/bench/paired.sh. bench-quick is the same in under 15 minutes on
+# a warm cache. The policy's bound and poll are scaled for TCG as in
+# bench-host.
+BENCH_POLICY_ARGS ?= extension_us=4000 poll_us=500
+BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off count v1" --blocks 12 --boots 2 \
+	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
+BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off count v1" --blocks 6 --boots 1
+bench: images
+	scripts/bench/paired.sh $(BENCH_ARGS) -- $(BENCH_POLICY_ARGS)
+bench-quick: images
+	scripts/bench/paired.sh $(BENCH_QUICK_ARGS) -- $(BENCH_POLICY_ARGS)
+.PHONY: bench bench-quick
+
 # The call_rcu() memory microbenchmark (the paper's Table 2): a pinned
 # 2-vCPU guest, baseline then with CPU hogs on the same host CPUs. Results
 # in results/bench-rcu/<time>-<commit>/. See scripts/bench/rcu.sh.

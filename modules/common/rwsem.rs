@@ -2,6 +2,9 @@
 
 //! A C `struct rw_semaphore` with guards, shared by our modules (`#[path]`-included by each).
 
+// Each including module uses only part of this file.
+#![allow(dead_code)]
+
 use core::{marker::PhantomData, pin::Pin};
 use kernel::{bindings, prelude::*, sync::LockClassKey, types::Opaque};
 

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Report of scripts/bench/paired.sh: per-phase metrics from the guest's
+snapshots and the L1's samples, per-block log ratios of every arm to the
+first, cluster-bootstrap confidence intervals over blocks, and the verdicts
+of docs/benchmarks.md ("Pre-registered verdict rules").
+
+    paired-report.py DIR
+
+Reads DIR/meta.json and DIR/boot-*/ktap.log; writes DIR/samples.json (every
+phase), DIR/summary.json, DIR/report.txt (also printed) and DIR/ratios.png,
+DIR/wait-cdf.png when matplotlib is there.
+"""
+
+import json
+import math
+import random
+import sys
+from pathlib import Path
+
+BOOTSTRAP_RESAMPLES = 10000
+BOOTSTRAP_SEED = 20261205
+# Pre-registered bounds (docs/benchmarks.md).
+HELPS_ABOVE = 1.05
+HARMS_BELOW = 0.95
+HISTOGRAM_BUCKETS = 32
+KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
+              "ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
+              "ecs_extensions_expired", "ecs_preemptions",
+              "ecs_preempted_in_section"]
+
+
+def kv(words):
+    return dict(w.split("=", 1) for w in words if "=" in w)
+
+
+class Level:
+    def __init__(self, name):
+        self.name = name
+        self.phases = []
+        self.snaps = {}      # seq -> {"up": s, "threads": {cpu: [ints]}, "stat": [ints]}
+        self.lock = None
+
+
+def parse_boot(path):
+    """The levels of one L1 boot's output."""
+    levels = {}
+    level = None
+    l1 = {"start": {}, "end": {}}
+    snap = None
+    for raw in path.read_text(errors="replace").splitlines():
+        line = raw.rstrip("\r")
+        if line.startswith("=== level ") and not line.endswith(" end"):
+            level = levels.setdefault(line.split()[2], Level(line.split()[2]))
+            continue
+        if level is None:
+            continue
+        w = line.split()
+        if line.startswith("l1 start ") or line.startswith("l1 end "):
+            tag, kind = w[1], w[2]
+            if kind == "kvm":
+                l1[tag]["kvm"] = {k: int(v) for k, v in kv(w[3:]).items()}
+            elif kind == "thread":
+                l1[tag].setdefault("threads", {})[f"{w[3]}/{w[4]}"] = [int(x) for x in w[5:8]]
+            elif kind == "cpu":
+                l1[tag]["stat"] = [int(x) for x in w[3:]]
+        elif line.startswith("phase "):
+            p = kv(w[1:])
+            level.phases.append({
+                "block": int(p["block"]), "pos": int(p["pos"]),
+                "arm_index": int(p["arm_index"]), "arm": p["arm"],
+                "start": int(p["start"]), "end": int(p["end"]),
+                "l1": l1,
+            })
+            l1 = {"start": {}, "end": {}}
+        elif line.startswith("test| "):
+            g = w[1:]
+            if not g:
+                continue
+            if g[0] == "snap" and len(g) == 3:
+                snap = level.snaps.setdefault(int(g[1]), {"up": float(g[2]), "threads": {}})
+            elif g[0] == "lb" and len(g) > 1 and g[1] == "lock":
+                level.lock = " ".join(g[1:])
+            elif g[0] == "lb" and snap is not None and len(g) == 7 + HISTOGRAM_BUCKETS:
+                snap["threads"][int(g[1])] = [int(x) for x in g[2:]]
+            elif g[0] == "stat" and snap is not None:
+                snap["stat"] = [int(x) for x in g[2:]]
+    return levels
+
+
+def total(snap):
+    """Counters of a snapshot summed over threads: acquisitions, wait_ns,
+    preempted_holds, preempted_waits, preempted_wait_ns, histogram."""
+    acc = [0] * (5 + HISTOGRAM_BUCKETS)
+    for counters in snap["threads"].values():
+        acc = [a + c for a, c in zip(acc, counters)]
+    return acc
+
+
+def percentile(hist, q):
+    n = sum(hist)
+    if n == 0:
+        return None
+    rank = q * n
+    seen = 0
+    for i, c in enumerate(hist):
+        if c and seen + c >= rank:
+            frac = (rank - seen) / c
+            lo = 1 if i == 0 else 2 ** i
+            return lo * (2 ** frac)
+        seen += c
+    return float(2 ** len(hist))
+
+
+def phase_metrics(level, phase):
+    a, b = level.snaps.get(phase["start"]), level.snaps.get(phase["end"])
+    if not a or not b or not a["threads"] or set(a["threads"]) != set(b["threads"]):
+        return None
+    dt = b["up"] - a["up"]
+    if dt <= 0:
+        return None
+    ta, tb = total(a), total(b)
+    d = [y - x for x, y in zip(ta, tb)]
+    hist = d[5:]
+    m = {
+        "seconds": dt,
+        "acquisitions": d[0],
+        "throughput": d[0] / dt,
+        "mean_wait_ns": d[1] / d[0] if d[0] else None,
+        "p99_wait_ns": percentile(hist, 0.99),
+        "p999_wait_ns": percentile(hist, 0.999),
+        "preempted_holds": d[2],
+        "preempted_waits": d[3],
+        "lost_to_preempted": d[4] / dt,
+        "histogram": hist,
+    }
+    s, e = phase["l1"]["start"], phase["l1"]["end"]
+    if "kvm" in s and "kvm" in e:
+        m["kvm"] = {k: e["kvm"].get(k, 0) - s["kvm"].get(k, 0) for k in KVM_DELTAS}
+    if "threads" in s and "threads" in e:
+        m["threads"] = {t: [y - x for x, y in zip(s["threads"][t], e["threads"][t])]
+                        for t in e["threads"] if t in s["threads"]}
+    if "stat" in a and "stat" in b:
+        m["guest_stat"] = [y - x for x, y in zip(a["stat"], b["stat"])]
+    return m
+
+
+def bootstrap(blocks, stat, rng):
+    """Percentile 95% interval of stat(resampled blocks)."""
+    n = len(blocks)
+    values = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        v = stat([blocks[rng.randrange(n)] for _ in range(n)])
+        if v is not None:
+            values.append(v)
+    if len(values) < BOOTSTRAP_RESAMPLES * 0.9:
+        return None
+    values.sort()
+    return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
+
+
+def mean_log_ratio(pairs):
+    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+    return math.exp(sum(logs) / len(logs)) if len(logs) == len(pairs) and logs else None
+
+
+def sum_ratio(pairs):
+    r = sum(p[0] for p in pairs)
+    return sum(p[1] for p in pairs) / r if r > 0 else None
+
+
+def verdict(ci, lower_is_better=False):
+    if ci is None:
+        return "no data"
+    lo, hi = ci
+    if lower_is_better:
+        lo, hi = 1 / hi, 1 / lo
+    if lo > HELPS_ABOVE:
+        return "helps"
+    if hi < HARMS_BELOW:
+        return "harms"
+    if lo >= HARMS_BELOW and hi <= HELPS_ABOVE:
+        return "no harm"
+    return "inconclusive"
+
+
+def blocks_needed(pairs):
+    """Blocks that the spread of the log ratios would need for a 95% CI
+    half-width of 5%."""
+    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+    if len(logs) < 2:
+        return None
+    mu = sum(logs) / len(logs)
+    sd = math.sqrt(sum((x - mu) ** 2 for x in logs) / (len(logs) - 1))
+    return math.ceil((1.96 * sd / math.log(HELPS_ABOVE)) ** 2)
+
+
+def fmt_ci(est, ci, scale=1.0, digits=3):
+    if est is None:
+        return "n/a"
+    s = f"{est * scale:.{digits}f}"
+    if ci:
+        s += f" [{ci[0] * scale:.{digits}f}, {ci[1] * scale:.{digits}f}]"
+    return s
+
+
+def main():
+    out = Path(sys.argv[1])
+    meta = json.loads((out / "meta.json").read_text())
+    arms = meta["arms"]
+    labels = [a if arms[:i].count(a) == 0 else f"{a}#{arms[:i].count(a) + 1}"
+              for i, a in enumerate(arms)]
+    rng = random.Random(BOOTSTRAP_SEED)
+    samples = []
+    blocks = {}       # level -> [(boot, block) -> {arm_index: metrics}]
+    locks = {}
+    for boot_dir in sorted(out.glob("boot-*")):
+        if not boot_dir.is_dir():
+            continue
+        log = boot_dir / "ktap.log"
+        if not log.exists():
+            log = boot_dir / "console.log"
+        if not log.exists():
+            continue
+        boot = boot_dir.name
+        for name, level in parse_boot(log).items():
+            locks[name] = level.lock
+            for phase in level.phases:
+                m = phase_metrics(level, phase)
+                samples.append({"boot": boot, "level": name, **{k: v for k, v in phase.items() if k != "l1"},
+                                "metrics": m})
+                if m is None or phase["block"] == 0:
+                    continue
+                blocks.setdefault(name, {}).setdefault((boot, phase["block"]), {})[phase["arm_index"]] = m
+    (out / "samples.json").write_text(json.dumps({"meta": meta, "phases": samples}, indent=1))
+
+    lines = [f"make bench: commit {meta['commit']}, build {meta['build_key']}, {meta['qemu']}",
+             f"  arms {' '.join(labels)} (ratios against {labels[0]}); lockbench {meta['lockbench']}; "
+             f"policy {meta['policy_args']}; {meta['phase_s']} s phases",
+             "  nested TCG figures: a 1-vCPU L1 under QEMU TCG, its L2s under the L1's KVM",
+             ""]
+    summary = {"meta": meta, "labels": labels, "levels": {}}
+    for name in sorted(blocks, key=lambda n: (n.split("/")[-1], n)):
+        lv = blocks.get(name, {})
+        complete = [b for b in lv.values() if all(i in b for i in range(len(arms)))]
+        lines.append(f"level {name}: {len(complete)} complete blocks ({locks.get(name)})")
+        lines.append(f"  {'arm':8} {'throughput /s':>16} {'p99 wait us':>12} {'p99.9 us':>9} {'lost ms/s':>10} "
+                     f"{'held+preempted /s':>18} {'exits /s':>9}")
+        for i, label in enumerate(labels):
+            ms = [b[i] for b in complete]
+            if not ms:
+                continue
+            sec = sum(m["seconds"] for m in ms)
+
+            def mean(key):
+                vals = [m[key] for m in ms if m[key] is not None]
+                return sum(vals) / len(vals) if vals else float("nan")
+            exits = sum(m.get("kvm", {}).get("exits", 0) for m in ms) / sec
+            lines.append(f"  {label:8} {mean('throughput'):16.0f} {mean('p99_wait_ns') / 1000:12.1f} "
+                         f"{mean('p999_wait_ns') / 1000:9.1f} "
+                         f"{mean('lost_to_preempted') / 1e6:10.2f} "
+                         f"{sum(m['preempted_holds'] for m in ms) / sec:18.2f} {exits:9.0f}")
+        level_summary = {"blocks": len(complete), "arms": {}}
+        for i, label in enumerate(labels[1:], start=1):
+            res = {}
+            for key, lower in [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]:
+                pairs = [(b[0][key], b[i][key]) for b in complete]
+                est = mean_log_ratio(pairs) if pairs else None
+                ci = bootstrap(pairs, mean_log_ratio, rng) if len(pairs) >= 2 else None
+                res[key] = {"ratio": est, "ci95": ci, "verdict": verdict(ci, lower),
+                            "blocks_for_5pct": blocks_needed(pairs)}
+            pairs = [(b[0]["lost_to_preempted"], b[i]["lost_to_preempted"]) for b in complete]
+            est = sum_ratio(pairs) if pairs else None
+            ci = bootstrap(pairs, sum_ratio, rng) if len(pairs) >= 2 else None
+            res["lost_to_preempted"] = {"ratio": est, "ci95": ci}
+            kv_pairs = [(b[i].get("kvm", {}).get("ecs_preemptions_avoided", 0),
+                         b[i].get("kvm", {}).get("ecs_preempted_in_section", 0)) for b in complete]
+
+            def avoided(pairs):
+                a = sum(p[0] for p in pairs)
+                return a / (a + sum(p[1] for p in pairs)) if a + sum(p[1] for p in pairs) else None
+            est = avoided(kv_pairs) if kv_pairs else None
+            ci = bootstrap(kv_pairs, avoided, rng) if len(kv_pairs) >= 2 and est is not None else None
+            res["avoided"] = {"fraction": est, "ci95": ci}
+            level_summary["arms"][label] = res
+            t, p, p3 = res["throughput"], res["p99_wait_ns"], res["p999_wait_ns"]
+            lost = res["lost_to_preempted"]
+            lines.append(f"  {label} / {labels[0]}: throughput {fmt_ci(t['ratio'], t['ci95'])} -> {t['verdict']}"
+                         + (f" (about {t['blocks_for_5pct']} blocks for +-5%)"
+                            if t["verdict"] == "inconclusive" and t["blocks_for_5pct"] else ""))
+            lines.append(f"  {'':{len(label)}}   p99 wait {fmt_ci(p['ratio'], p['ci95'])} -> {p['verdict']}; "
+                         f"p99.9 wait {fmt_ci(p3['ratio'], p3['ci95'])} -> {p3['verdict']}")
+            lines.append(f"  {'':{len(label)}}   lost to a preempted holder {fmt_ci(lost['ratio'], lost['ci95'])}; "
+                         f"in-section preemptions avoided {fmt_ci(res['avoided']['fraction'], res['avoided']['ci95'], 100, 1)}%")
+        summary["levels"][name] = level_summary
+        lines.append("")
+    text = "\n".join(lines)
+    (out / "report.txt").write_text(text + "\n")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(text)
+    plot(out, summary, blocks, labels)
+
+
+def plot(out, summary, blocks, labels):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("paired-report: no matplotlib, no plots", file=sys.stderr)
+        return
+    levels = list(summary["levels"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, title in [(axes[0], "throughput", "throughput ratio"),
+                           (axes[1], "p99_wait_ns", "p99 wait ratio")]:
+        x = 0
+        ticks = []
+        for name in levels:
+            for label, res in summary["levels"][name]["arms"].items():
+                r = res[key]
+                if r["ratio"] is None:
+                    continue
+                lo, hi = r["ci95"] or (r["ratio"], r["ratio"])
+                ax.errorbar([x], [r["ratio"]], yerr=[[r["ratio"] - lo], [hi - r["ratio"]]], fmt="o", capsize=4)
+                ticks.append((x, f"{name}\n{label}"))
+                x += 1
+        ax.axhline(1.0, color="grey", lw=0.8)
+        for bound in (HARMS_BELOW, HELPS_ABOVE):
+            ax.axhline(bound, color="grey", lw=0.5, ls="--")
+        ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks])
+        ax.set_title(f"{title} vs {labels[0]} (95% CI)")
+    fig.tight_layout()
+    fig.savefig(out / "ratios.png", dpi=100)
+    fig, axes = plt.subplots(1, max(1, len(levels)), figsize=(5 * max(1, len(levels)), 4), squeeze=False)
+    for ax, name in zip(axes[0], levels):
+        for i, label in enumerate(labels):
+            hist = [0] * HISTOGRAM_BUCKETS
+            for b in blocks.get(name, {}).values():
+                if i in b:
+                    hist = [h + c for h, c in zip(hist, b[i]["histogram"])]
+            n = sum(hist)
+            if not n:
+                continue
+            cum, acc = [], 0
+            for c in hist:
+                acc += c
+                cum.append(acc / n)
+            ax.step([2 ** (k + 1) / 1000 for k in range(HISTOGRAM_BUCKETS)], cum, where="post", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("wait (us, log2 buckets)")
+        ax.set_ylabel("fraction of acquisitions")
+        ax.set_title(f"lock wait CDF, level {name}")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "wait-cdf.png", dpi=100)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Does the host side make an overcommitted eCS guest faster? Arms of the
+# host side compared in paired phases inside one L1 boot and one L2 boot
+# per level, switched at runtime in a balanced (Williams) order, over
+# several blocks and L1 boots; scripts/bench/paired-report.py turns the
+# per-block ratios into cluster-bootstrap confidence intervals and a
+# verdict per metric (docs/benchmarks.md, pre-registered rules).
+#
+#   scripts/bench/paired.sh [--levels "1:1 2:1 4:1"] [--arms "off count v1"]
+#                           [--blocks N] [--boots N] [--phase S]
+#                           [--warmup S] [--lockbench PARAMS] [--out DIR]
+#                           [--report-only DIR] [-- POLICY_ARG...]
+#
+#   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
+#   --arms A       host-side arms; the first is the reference of the
+#                  ratios; "off off" is the A/A test (default off count v1)
+#   --blocks N     blocks per level and boot, rounded up to whole Williams
+#                  squares (default 6)
+#   --boots N      L1 boots (default 1)
+#   --phase S      measured seconds per phase (default 8)
+#   --warmup S     discarded seconds before the first block (default 10)
+#   --lockbench P  ecs_lockbench parameters, several sets separated by ";"
+#                  each run at every level (default "lock=0 hold=500
+#                  think=5000")
+#   --out DIR      results directory (default
+#                  results/bench/<UTC time>-<commit>)
+#   --report-only DIR only parse and report a finished DIR
+#   POLICY_ARG     ecs_host parameters of the count and v1 arms
+#
+# Needs ECS_KERNEL and ECS_HOST_INITRD (`make bench` sets them). DIR gets
+# meta.json and boot-K/ per L1 boot (its console.log and ktap.log), then
+# from the report: samples.json, summary.json, report.txt and PNG plots.
+set -uo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+repo=$ECS_REPO
+levels="1:1 2:1 4:1"
+arms="off count v1"
+blocks=6
+boots=1
+phase=8
+warmup=10
+lockbench="lock=0 hold=500 think=5000"
+out=
+report_only=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--levels) levels=$2; shift 2 ;;
+	--arms) arms=$2; shift 2 ;;
+	--blocks) blocks=$2; shift 2 ;;
+	--boots) boots=$2; shift 2 ;;
+	--phase) phase=$2; shift 2 ;;
+	--warmup) warmup=$2; shift 2 ;;
+	--lockbench) lockbench=$2; shift 2 ;;
+	--) shift; break ;;
+	*) bench_option bench "$1" "${2-}"; shift 2 ;;
+	esac
+done
+report() { /usr/bin/python3 "$repo/scripts/bench/paired-report.py" "$1"; }
+[ -z "$report_only" ] || { report "$report_only"; exit; }
+for n in "$blocks" "$boots" "$phase" "$warmup"; do
+	case $n in '' | *[!0-9]* | 0) echo "bench: --blocks, --boots, --phase and --warmup want positive numbers" >&2; exit 2 ;; esac
+done
+for l in $levels; do
+	case $l in 1:1 | 2:1 | 4:1) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
+done
+narms=0
+for a in $arms; do
+	case $a in off | count | v1) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
+	narms=$((narms + 1))
+done
+[ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }
+[ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] ||
+	{ echo "bench: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench" >&2; exit 2; }
+
+# williams K: the rows of a Williams design for K arms (each arm once per
+# row, each arm before each other equally often), as "0 1 2" lines; two
+# squares for odd K.
+williams() {
+	/usr/bin/python3 - "$1" <<'EOF'
+import sys
+k = int(sys.argv[1])
+first, lo, hi = [0], 1, k - 1
+while len(first) < k:
+    first.append(lo)
+    lo += 1
+    if len(first) < k:
+        first.append(hi)
+        hi -= 1
+rows = [[(a + i) % k for a in first] for i in range(k)]
+if k % 2:
+    rows += [row[::-1] for row in rows]
+for row in rows:
+    print(" ".join(map(str, row)))
+EOF
+}
+mapfile -t square < <(williams $narms)
+nsq=${#square[@]}
+blocks=$(((blocks + nsq - 1) / nsq * nsq))
+
+revision=$(source_revision)
+out=$(bench_dir bench "$out") || exit
+/usr/bin/python3 - "$out/meta.json" "$lockbench" "$*" <<EOF || exit 1
+import json, sys
+json.dump({
+    "commit": "$revision",
+    "build_key": "$(kernel_key default)",
+    "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+    "levels": "$levels".split(), "arms": "$arms".split(),
+    "blocks_per_boot": $blocks, "boots": $boots, "phase_s": $phase,
+    "warmup_s": $warmup, "lockbench": sys.argv[2], "policy_args": sys.argv[3],
+    "host_cpus": $(nproc), "l1_vcpus": 1, "accel": "tcg",
+    "qemu": "$(qemu-system-x86_64 --version | head -1)",
+    "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+
+rc=0
+for boot in $(seq 1 "$boots"); do
+	# Each boot starts at another row of the design, so that over the
+	# boots every row leads equally often.
+	order=
+	for b in $(seq 0 $((blocks - 1))); do
+		order="$order${order:+;}${square[$(((b + boot - 1) % nsq))]}"
+	done
+	# A case: an L2 boot (about 60 s nested), the phases, the margin of
+	# scripts/bench/vm/paired_l1.sh.
+	per_level=$((warmup + blocks * narms * (phase + 3) + 20))
+	l2_timeout=$((per_level + 400))
+	ncases=$(($(echo "$levels" | wc -w) * $(echo "$lockbench" | tr ';' '\n' | grep -c .)))
+	timeout=$((ncases * (per_level + 180) + 300))
+	echo "bench: boot $boot/$boots, levels '$levels', arms '$arms', $blocks blocks of ${phase}s phases (up to ${timeout}s) ..." >&2
+	# shellcheck disable=SC2086 # the policy arguments are split on purpose
+	"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
+		--append "idle=poll ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
+		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
+		--order "$order" --phase "$phase" --warmup "$warmup" --lockbench "$lockbench" \
+		-- "$@" > /dev/null 2> "$out/boot-$boot.err"
+	r=$?
+	if [ $r != 0 ]; then
+		echo "bench: boot $boot failed (exit $r), see $out/boot-$boot.err; its phases still count" >&2
+		tail -n 20 "$out/boot-$boot.err" >&2
+		rc=1
+	fi
+done
+report "$out" || exit
+exit $rc

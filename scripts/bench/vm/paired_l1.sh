@@ -1,0 +1,248 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# L1 half of scripts/bench/paired.sh: in one L1 boot, per overcommit level
+# one L2 boot running the lock benchmark (lockbench_load.sh), while the
+# host side is switched between arms at runtime, phase by phase, in the
+# order given. Not a test: it prints raw data for
+# scripts/bench/paired-report.py.
+#
+#   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off count v1"
+#                --order "0 1 2;1 2 0;..." --phase S --warmup S
+#                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
+#                [-- POLICY_ARG...]
+#
+#   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
+#              2:1  a 2-vCPU L2
+#              4:1  the 2-vCPU L2 and a 2-vCPU competitor L2 running busy
+#                   loops (the paper's two VMs per CPU)
+#   arms       off    no host policy (ecs_host not loaded)
+#              count  ecs_host loaded with grant=0: it decides and counts,
+#                     grants nothing (its overhead alone)
+#              v1     ecs_host granting extensions with POLICY_ARGs
+#              An arm may appear twice (an A/A test).
+#   order      one row per block, the arms' indices in the order they run
+#   phase      measured seconds per phase; the two snapshots after a
+#              switch are not measured
+#   warmup     seconds of the first arm before the first block, discarded
+#   lockbench  ecs_lockbench parameters; several sets, separated by ";",
+#              run one after another, each at every level
+#
+# Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
+# samples of this L1 around each phase, then the L2s' output prefixed
+# "test| " and "comp| ". Exit 1 if an L2 fails or stops printing.
+. /ecs/tests/lib/ktap.sh
+. /ecs/tests/lib/nested.sh
+
+levels="2:1"
+arms="off v1"
+order="0 1;1 0"
+phase=8
+warmup=10
+lockbench=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--levels) levels=$2; shift 2 ;;
+	--arms) arms=$2; shift 2 ;;
+	--order) order=$2; shift 2 ;;
+	--phase) phase=$2; shift 2 ;;
+	--warmup) warmup=$2; shift 2 ;;
+	--lockbench) lockbench=$2; shift 2 ;;
+	--) shift; break ;;
+	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+policy_args="$*"
+host_ko=/ecs/modules/ecs_host.ko
+# Seconds without a new snapshot after which the test L2 counts as dead.
+SNAPSHOT_SILENCE=60
+# Counters of the per-VM KVM debugfs that a phase's samples carry.
+KVM_COUNTERS="exits irq_exits halt_exits request_irq_exits $ECS_KVM_STATS"
+
+nested_prepare
+failed=0
+
+# arm_set NAME: the host side as arm NAME wants it.
+arm_set() {
+	if [ -d /sys/module/ecs_host ]; then
+		echo "policy_stats $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
+		rmmod ecs_host || { echo "paired_l1: rmmod ecs_host failed" >&2; exit 1; }
+	fi
+	# shellcheck disable=SC2086 # the arguments are split on purpose
+	case $1 in
+	off) ;;
+	count) insmod $host_ko grant=0 $policy_args ;;
+	v1) insmod $host_ko grant=1 $policy_args ;;
+	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
+	esac || { echo "paired_l1: arm $1: insmod ecs_host failed" >&2; exit 1; }
+}
+
+# last_seq: the newest snapshot the test L2 has printed (-1 before any).
+last_seq() {
+	s=$(sed -n 's/^snap \([0-9]*\) .*/\1/p' "$test_dir/ktap.log" 2>/dev/null | tail -n 1)
+	echo "${s:--1}"
+}
+
+# wait_seq N: until the test L2 has printed snapshot N. Sleeps the expected
+# time first, so that this L1 polls (and takes CPU from the VMs) rarely.
+wait_seq() {
+	cur=$(last_seq)
+	[ "$cur" -lt "$1" ] && sleep $(($1 - cur))
+	quiet=0
+	while cur=$(last_seq) && [ "$cur" -lt "$1" ]; do
+		sleep 0.5
+		quiet=$((quiet + 1))
+		if [ $quiet -gt $((SNAPSHOT_SILENCE * 2)) ]; then
+			echo "paired_l1: no snapshot $1 from the test L2 (last $cur) in ${SNAPSHOT_SILENCE}s" >&2
+			return 1
+		fi
+		kill -0 "$test_pid" 2>/dev/null || { echo "paired_l1: the test L2 ended at snapshot $cur" >&2; return 1; }
+	done
+}
+
+# threads_of TAG QEMU: schedstat (run ns, wait ns, slices) of each vCPU
+# thread of QEMU, "CPU n/KVM" in QEMU's thread names.
+threads_of() {
+	for t in /proc/"$2"/task/*; do
+		read -r comm < "$t/comm" 2>/dev/null || continue
+		case $comm in
+		"CPU "*"/KVM")
+			read -r run delay slices < "$t/schedstat" || continue
+			n=${comm#CPU }
+			echo "thread $1 ${n%/KVM} $run $delay $slices"
+			;;
+		esac
+	done
+}
+
+# l1_sample TAG: what this L1 sees of the VMs now, lines "l1 TAG ...".
+l1_sample() {
+	{
+		line=kvm
+		for d in /sys/kernel/debug/kvm/"$test_qemu"-*; do
+			[ -d "$d" ] || continue
+			for s in $KVM_COUNTERS; do
+				read -r v < "$d/$s" && line="$line $s=$v"
+			done
+		done
+		echo "$line"
+		threads_of test "$test_qemu"
+		[ -n "$comp_qemu" ] && threads_of comp "$comp_qemu"
+		grep '^cpu ' /proc/stat
+	} | sed "s/^/l1 $1 /"
+}
+
+# run_case LEVEL LOCK PARAMS: one test L2 (and a competitor at 4:1) at
+# LEVEL running ecs_lockbench with PARAMS, through the warm-up and every
+# block.
+run_case() {
+	level=$1
+	lock=$2
+	params=$3
+	case $level in
+	1:1) smp=1 competitor= ;;
+	2:1) smp=2 competitor= ;;
+	4:1) smp=2 competitor=1 ;;
+	*) echo "paired_l1: unknown level '$level'" >&2; exit 2 ;;
+	esac
+	nrows=$(echo "$order" | tr ';' '\n' | grep -c .)
+	narms=$(echo "$arms" | wc -w)
+	# Every phase takes phase + 2 snapshots, and one more when a switch
+	# outlasts a second; then a margin before the L2 stops by itself.
+	snapshots=$((warmup + nrows * narms * (phase + 3) + 20))
+	tag=$(echo "$level" | tr ':' 'x')-$lock
+	test_dir=/tmp/test-$tag
+	comp_dir=/tmp/comp-$tag
+	mkdir -p "$test_dir" "$comp_dir"
+	echo "=== level $level/$lock"
+	echo "level $level/$lock params $params smp $smp competitor ${competitor:-0} snapshots $snapshots"
+	arm_set off
+	comp_pid='' comp_qemu=''
+	if [ -n "$competitor" ]; then
+		l2_vm "comp-$tag" "$comp_dir" --smp 2 --cpu host,migratable=off -- sh -c \
+			"echo load-started; (while :; do :; done) & (while :; do :; done) & exec sleep $((snapshots + 60))" &
+		comp_pid=$!
+	fi
+	# shellcheck disable=SC2086 # the module's parameters are split on purpose
+	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
+		/ecs/bench/lockbench_load.sh "$snapshots" $params &
+	test_pid=$!
+	n=0
+	until grep -q '^load-started' "$test_dir/ktap.log" 2>/dev/null &&
+		{ [ -z "$competitor" ] || grep -q '^load-started' "$comp_dir/ktap.log" 2>/dev/null; }; do
+		n=$((n + 1))
+		[ $n -gt 1200 ] && { echo "paired_l1: level $level: the L2s never started their load" >&2; failed=1; break; }
+		sleep 0.5
+	done
+	test_qemu=$(l2_qemu_pid "test-$tag")
+	[ -n "$competitor" ] && comp_qemu=$(l2_qemu_pid "comp-$tag")
+	echo "qemu test $test_qemu comp ${comp_qemu:-none}"
+	ok=1
+	[ $failed = 0 ] || ok=
+	# The warm-up: the first block's first arm, discarded by the report.
+	first=$(echo "$order" | cut -d';' -f1 | cut -d' ' -f1)
+	block=0
+	rows="$(echo "$order" | tr ';' '\n')"
+	pending_warmup=1
+	while [ -n "$ok" ] && { [ -n "$pending_warmup" ] || [ -n "$rows" ]; }; do
+		if [ -n "$pending_warmup" ]; then
+			row=$first
+			pending_warmup=
+		else
+			row=$(echo "$rows" | head -n 1)
+			rows=$(echo "$rows" | tail -n +2)
+			block=$((block + 1))
+		fi
+		pos=0
+		for i in $row; do
+			arm=$(echo "$arms" | cut -d' ' -f$((i + 1)))
+			arm_set "$arm"
+			start=$(($(last_seq) + 2))
+			len=$phase
+			[ $block = 0 ] && len=$warmup
+			end=$((start + len))
+			wait_seq "$start" || { ok=; break; }
+			l1_sample start
+			wait_seq "$end" || { ok=; break; }
+			l1_sample end
+			echo "phase level=$level/$lock block=$block pos=$pos arm_index=$i arm=$arm start=$start end=$end"
+			pos=$((pos + 1))
+		done
+	done
+	arm_set off
+	[ -n "$ok" ] || failed=1
+	echo "=== level $level/$lock end"
+	wait "$test_pid"
+	rc=$?
+	echo "l2 test rc=$rc $(grep seconds= "$test_dir/status" 2>/dev/null)"
+	sed 's/^/test| /' "$test_dir.ktap"
+	[ $rc = 0 ] || failed=1
+	if [ -n "$comp_pid" ]; then
+		kill "$comp_qemu" 2>/dev/null
+		wait "$comp_pid"
+		echo "l2 comp rc=$? (ended by this script once the test L2 was done)"
+	fi
+}
+
+# lock_name PARAMS: the lock that ecs_lockbench PARAMS select.
+lock_name() {
+	case $(echo "$1" | sed -n 's/.*lock=\([0-9]*\).*/\1/p') in
+	'' | 0) echo spinlock ;;
+	1) echo mutex ;;
+	2) echo rwsem ;;
+	*) echo "paired_l1: bad lock in '$1'" >&2; return 1 ;;
+	esac
+}
+
+nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
+[ "$nworkloads" -ge 1 ] || nworkloads=1
+w=1
+while [ $w -le "$nworkloads" ]; do
+	params=$(echo "$lockbench" | cut -d';' -f$w)
+	lock=$(lock_name "$params") || exit 2
+	for level in $levels; do
+		run_case "$level" "$lock" "$params"
+	done
+	w=$((w + 1))
+done
+echo "=== end"
+exit $failed
