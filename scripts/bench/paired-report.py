@@ -236,7 +236,7 @@ def main():
 
     lines = [f"make bench: commit {meta['commit']}, build {meta['build_key']}, {meta['qemu']}",
              f"  arms {' '.join(labels)} (ratios against {labels[0]}); lockbench {meta['lockbench']}; "
-             f"policy {meta['policy_args']}; {meta['phase_s']} s phases",
+             f"policy {meta['policy_args']}; v2 slice {meta.get('slice_us', '-')} us; {meta['phase_s']} s phases",
              "  nested TCG figures: a 1-vCPU L1 under QEMU TCG, its L2s under the L1's KVM",
              ""]
     summary = {"meta": meta, "labels": labels, "levels": {}}
@@ -291,7 +291,9 @@ def main():
             lines.append(f"  {'':{len(label)}}   p99 wait {fmt_ci(p['ratio'], p['ci95'])} -> {p['verdict']}; "
                          f"p99.9 wait {fmt_ci(p3['ratio'], p3['ci95'])} -> {p3['verdict']}")
             lines.append(f"  {'':{len(label)}}   lost to a preempted holder {fmt_ci(lost['ratio'], lost['ci95'])}; "
-                         f"in-section preemptions avoided {fmt_ci(res['avoided']['fraction'], res['avoided']['ci95'], 100, 1)}%")
+                         "in-section preemptions avoided "
+                         + (f"{fmt_ci(res['avoided']['fraction'], res['avoided']['ci95'], 100, 1)}%"
+                            if res["avoided"]["fraction"] is not None else "n/a (no extension granted)"))
         summary["levels"][name] = level_summary
         lines.append("")
     text = "\n".join(lines)

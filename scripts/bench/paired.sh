@@ -9,12 +9,15 @@
 #
 #   scripts/bench/paired.sh [--levels "1:1 2:1 4:1"] [--arms "off count v1"]
 #                           [--blocks N] [--boots N] [--phase S]
-#                           [--warmup S] [--lockbench PARAMS] [--out DIR]
+#                           [--warmup S] [--lockbench PARAMS]
+#                           [--slice-us US] [--out DIR]
 #                           [--report-only DIR] [-- POLICY_ARG...]
 #
 #   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
-#   --arms A       host-side arms; the first is the reference of the
-#                  ratios; "off off" is the A/A test (default off count v1)
+#   --arms A       host-side arms (off, count, v1, v2: see
+#                  scripts/bench/vm/paired_l1.sh); the first is the
+#                  reference of the ratios; "off off" is the A/A test
+#                  (default off count v1)
 #   --blocks N     blocks per level and boot, rounded up to whole Williams
 #                  squares (default 6)
 #   --boots N      L1 boots (default 1)
@@ -23,6 +26,8 @@
 #   --lockbench P  ecs_lockbench parameters, several sets separated by ";"
 #                  each run at every level (default "lock=0 hold=500
 #                  think=5000")
+#   --slice-us US  the v2 arm's slice extension (kvm.ecs_slice_us,
+#                  default 4000: the v1 arms' bound under TCG)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR
@@ -41,6 +46,7 @@ boots=1
 phase=8
 warmup=10
 lockbench="lock=0 hold=500 think=5000"
+slice_us=4000
 out=
 report_only=
 while [ $# -gt 0 ]; do
@@ -52,21 +58,22 @@ while [ $# -gt 0 ]; do
 	--phase) phase=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
 	--lockbench) lockbench=$2; shift 2 ;;
+	--slice-us) slice_us=$2; shift 2 ;;
 	--) shift; break ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
 	esac
 done
 report() { /usr/bin/python3 "$repo/scripts/bench/paired-report.py" "$1"; }
 [ -z "$report_only" ] || { report "$report_only"; exit; }
-for n in "$blocks" "$boots" "$phase" "$warmup"; do
-	case $n in '' | *[!0-9]* | 0) echo "bench: --blocks, --boots, --phase and --warmup want positive numbers" >&2; exit 2 ;; esac
+for n in "$blocks" "$boots" "$phase" "$warmup" "$slice_us"; do
+	case $n in '' | *[!0-9]* | 0) echo "bench: --blocks, --boots, --phase, --warmup and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
 for l in $levels; do
 	case $l in 1:1 | 2:1 | 4:1) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
 done
 narms=0
 for a in $arms; do
-	case $a in off | count | v1) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
+	case $a in off | count | v1 | v2) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }
@@ -109,6 +116,7 @@ json.dump({
     "levels": "$levels".split(), "arms": "$arms".split(),
     "blocks_per_boot": $blocks, "boots": $boots, "phase_s": $phase,
     "warmup_s": $warmup, "lockbench": sys.argv[2], "policy_args": sys.argv[3],
+    "slice_us": $slice_us,
     "host_cpus": $(nproc), "l1_vcpus": 1, "accel": "tcg",
     "qemu": "$(qemu-system-x86_64 --version | head -1)",
     "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
@@ -135,7 +143,7 @@ for boot in $(seq 1 "$boots"); do
 		--append "idle=poll ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
 		--order "$order" --phase "$phase" --warmup "$warmup" --lockbench "$lockbench" \
-		-- "$@" > /dev/null 2> "$out/boot-$boot.err"
+		--slice-us "$slice_us" -- "$@" > /dev/null 2> "$out/boot-$boot.err"
 	r=$?
 	if [ $r != 0 ]; then
 		echo "bench: boot $boot failed (exit $r), see $out/boot-$boot.err; its phases still count" >&2

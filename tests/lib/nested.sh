@@ -169,3 +169,49 @@ kvm_stats_sampler() {
 		sleep 0.5
 	done
 }
+
+# l2_extension_run NAME BOUND_US: boot a 2-vCPU L2 with the eCS shim that
+# runs tests/lib/ecs_lock_load.sh (lock-heavy kernel code, then a section
+# held for 2 s) on this L1's one CPU while KVM's per-VM stats are sampled,
+# with whatever grants extensions set up by the caller; then six
+# results: l2-load, extensions-granted, preemptions-avoided,
+# endless-section-still-preempted (its extensions reach the bound and it
+# is preempted in the section), extension-bounded (no extension lasted
+# longer than BOUND_US plus ten ticks of slack; one that nothing cut
+# short would last the whole 2 s section), and the L2's console.
+l2_extension_run() {
+	_hz=$(ecs_cmdline hz)
+	# TCG fires the L1's timers late (13.9 ms seen); an uncut extension
+	# lasts 2 s.
+	EXTENSION_SLACK_NS=$((10 * 1000000000 / ${_hz:-250}))
+	_samples=/tmp/$1-kvm-stats
+	_out=/tmp/$1
+	: > "$_samples"
+	# shellcheck disable=SC2086 # the names are split on purpose
+	kvm_stats_sampler "$_samples" "$_out/ktap.log" $ECS_KVM_STATS &
+	_sampler=$!
+	l2_vm "$1" "$_out" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
+		/ecs/tests/lib/ecs_lock_load.sh 8
+	_rc=$?
+	kill $_sampler
+	wait $_sampler 2>/dev/null
+	sed 's/^/    /' "$_out.ktap"
+	ktap_check l2-load [ $_rc = 0 ]
+	# shellcheck disable=SC2046 # one sample: directory, phase, the stats
+	set -- "$2" $(tail -n 1 "$_samples")
+	_bound_us=$1
+	shift
+	[ $# -ge 2 ] && shift 2
+	_named=
+	_i=1
+	for _s in $ECS_KVM_STATS; do
+		eval "_named=\"\$_named $_s=\${$_i:-0}\""
+		_i=$((_i + 1))
+	done
+	ktap_info "KVM stats of the L2 (last sample):$_named"
+	ktap_check extensions-granted [ "${1:-0}" -gt 0 ]
+	ktap_check preemptions-avoided [ "${2:-0}" -gt 0 ]
+	ktap_check endless-section-still-preempted [ "${4:-0}" -gt 0 -a "${6:-0}" -gt 0 ]
+	ktap_check extension-bounded [ "${7:-0}" -gt 0 -a "${7:-0}" -le $((_bound_us * 1000 + EXTENSION_SLACK_NS)) ]
+	l2_console_clean l2-console-clean "$_out/console.log"
+}

@@ -5,7 +5,8 @@
 # unnamed KVM feature bit such as KVM_FEATURE_ECS only then). The L2 runs
 # the ecs selftest expecting the shim to register with the host
 # (ecs.expect_ecs=1), the ecs_host selftest (MSR checks and #GP, the
-# host's hints) and lifecycle (with 10 load cycles a module, not 100: its
+# host's hints), ecs_lockbench (whose vCPUs must be seen preempted in
+# their holds) and lifecycle (with 10 load cycles a module, not 100: its
 # vCPU hotplug must leave every vCPU registered with the host again);
 # afterwards the L1 must still be healthy.
 . /ecs/tests/lib/ktap.sh
@@ -18,7 +19,7 @@ ktap_check kvm-offers-ecs [ "$(cat /sys/module/kvm/parameters/ecs 2>/dev/null)" 
 out=/tmp/l2-ecs-host
 l2_vm l2-ecs "$out" --smp 2 --cpu host,migratable=off \
 	--append "ecs.expect_kvm=1 ecs.expect_ecs=1" -- \
-	env ECS_SUITE_ONLY="ecs ecs_host lifecycle" LIFECYCLE_CYCLES=10 /ecs/tests/run-suite.sh /ecs/tests/guest
+	env ECS_SUITE_ONLY="ecs ecs_host lifecycle ecs_lockbench" LIFECYCLE_CYCLES=10 /ecs/tests/run-suite.sh /ecs/tests/guest
 l2_results "$out" $?
 l1_host_clean
 ktap_end

@@ -9,7 +9,7 @@
 #   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off count v1"
 #                --order "0 1 2;1 2 0;..." --phase S --warmup S
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
-#                [-- POLICY_ARG...]
+#                [--slice-us US] [-- POLICY_ARG...]
 #
 #   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
 #              2:1  a 2-vCPU L2
@@ -19,6 +19,8 @@
 #              count  ecs_host loaded with grant=0: it decides and counts,
 #                     grants nothing (its overhead alone)
 #              v1     ecs_host granting extensions with POLICY_ARGs
+#              v2     KVM granting slice extensions of US microseconds by
+#                     itself (kvm.ecs_slice_us, host-patches/0008)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a
@@ -39,6 +41,7 @@ order="0 1;1 0"
 phase=8
 warmup=10
 lockbench=
+slice_us=4000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--levels) levels=$2; shift 2 ;;
@@ -47,12 +50,14 @@ while [ $# -gt 0 ]; do
 	--phase) phase=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
 	--lockbench) lockbench=$2; shift 2 ;;
+	--slice-us) slice_us=$2; shift 2 ;;
 	--) shift; break ;;
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 policy_args="$*"
 host_ko=/ecs/modules/ecs_host.ko
+slice_param=/sys/module/kvm/parameters/ecs_slice_us
 # Seconds without a new snapshot after which the test L2 counts as dead.
 SNAPSHOT_SILENCE=60
 # Counters of the per-VM KVM debugfs that a phase's samples carry.
@@ -67,13 +72,17 @@ arm_set() {
 		echo "policy_stats $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
 		rmmod ecs_host || { echo "paired_l1: rmmod ecs_host failed" >&2; exit 1; }
 	fi
+	if [ -f $slice_param ] && [ "$(cat $slice_param)" != 0 ]; then
+		echo 0 > $slice_param || { echo "paired_l1: cannot reset $slice_param" >&2; exit 1; }
+	fi
 	# shellcheck disable=SC2086 # the arguments are split on purpose
 	case $1 in
 	off) ;;
 	count) insmod $host_ko grant=0 $policy_args ;;
 	v1) insmod $host_ko grant=1 $policy_args ;;
+	v2) echo "$slice_us" > $slice_param ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
-	esac || { echo "paired_l1: arm $1: insmod ecs_host failed" >&2; exit 1; }
+	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }
 
 # last_seq: the newest snapshot the test L2 has printed (-1 before any).

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Host-side: scripts/bench/paired-report.py, the statistics behind
+# `make bench`, on synthetic L1 output whose answers are known: an arm with
+# 1.5x the reference's throughput in every block "helps" with a CI around
+# 1.5; one at 0.5x "harms"; one within 1% of it is "no harm"; one whose
+# blocks go both ways by 30% is "inconclusive" and says how many blocks it
+# would need. The p99 comes from the phase's histogram, the preempted-holder
+# time is compared as a ratio of sums, and the warm-up phase (block 0) and
+# a block with a missing arm are left out.
+. "$(dirname "$0")/../lib/ktap.sh"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+report=$repo/scripts/bench/paired-report.py
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ktap_begin 9
+
+# One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
+# phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
+# throughput. Each phase's snapshots are 8 s apart, per thread
+# "cpu acquisitions wait_ns preempted_holds preempted_waits
+# preempted_wait_ns histogram[32]".
+/usr/bin/python3 - "$tmp" <<'EOF'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+(out / "boot-1").mkdir()
+json.dump({"commit": "test", "build_key": "k", "qemu": "q", "arms": ["off", "v1"], "levels": [],
+           "lockbench": "lock=0", "policy_args": "", "phase_s": 8}, open(out / "meta.json", "w"))
+cases = {"2:1/spinlock": [1.5] * 6, "4:1/spinlock": [0.5] * 6,
+         "1:1/spinlock": [1.01, 0.99, 1.0, 1.005, 0.995, 1.0],
+         "2:1/mutex": [1.3, 0.7, 1.3, 0.7, 1.3, 0.7]}
+lines = []
+for name, factors in cases.items():
+    lines.append(f"=== level {name}")
+    # Block 0 is the warm-up; block 7 lacks its v1 phase.
+    plan = [(0, 0, 1.0)] + [(b, arm, factors[b - 1] if arm else 1.0)
+                            for b in range(1, 7) for arm in (0, 1)] + [(7, 0, 1.0)]
+    seq, acq, lost, hist = 0, 0, 0, [0] * 32
+
+    def snap():
+        lines.append(f"test| snap {seq} {float(seq):.2f}")
+        lines.append("test| lb lock spinlock hold 500 think 5000")
+        lines.append(f"test| lb 0 {acq} {acq * 1000} 0 0 {lost} " + " ".join(map(str, hist)))
+    for block, arm, f in plan:
+        start = seq
+        snap()
+        n = int(8000 * f)
+        acq += n
+        # off loses 80 ms/s to preempted holders, v1 a quarter of that.
+        lost += 8 * (80_000_000 if arm == 0 else 20_000_000)
+        # 98% of the waits in bucket 10 (1-2 us), 2% in bucket 20 (1-2 ms)
+        # for off and bucket 12 (4-8 us) for v1: each p99 is half-way
+        # (geometrically) into its tail bucket.
+        hist[10] += int(n * 0.98)
+        hist[20 if arm == 0 else 12] += n - int(n * 0.98)
+        seq += 8
+        snap()
+        lines.append(f"phase level={name} block={block} pos={arm} arm_index={arm} arm={'v1' if arm else 'off'} "
+                     f"start={start} end={seq}")
+        seq += 1
+    lines.append(f"=== level {name} end")
+(out / "boot-1" / "ktap.log").write_text("\n".join(lines) + "\n")
+EOF
+
+if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
+	sed 's/^/# /' "$tmp/report.out"
+	ktap_fail report-runs "paired-report.py failed"
+	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums samples-json; do
+		ktap_skip "$t" "no report"
+	done
+	ktap_end
+fi
+ktap_pass report-runs
+sed 's/^/# /' "$tmp/report.out"
+
+# get CASE KEY...: a value of summary.json's v1 arm of CASE.
+get() {
+	/usr/bin/python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))["levels"][sys.argv[2]]
+if sys.argv[3] != "blocks":
+    v = v["arms"]["v1"]
+for k in sys.argv[3:]:
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$tmp/summary.json" "$@"
+}
+# near A B TOLERANCE: |A - B| <= TOLERANCE.
+near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; exit !(d <= t && -d <= t) }'; }
+
+ktap_check helps sh -c "[ '$(get 2:1/spinlock throughput verdict)' = helps ] &&
+	$(declare -f near); near '$(get 2:1/spinlock throughput ci95 0)' 1.5 0.01 && near '$(get 2:1/spinlock throughput ci95 1)' 1.5 0.01"
+ktap_check harms [ "$(get 4:1/spinlock throughput verdict)" = harms ]
+ktap_check no-harm [ "$(get 1:1/spinlock throughput verdict)" = "no harm" ]
+ktap_check inconclusive sh -c "[ '$(get 2:1/mutex throughput verdict)' = inconclusive ] &&
+	[ '$(get 2:1/mutex throughput blocks_for_5pct)' -gt 6 ]"
+ktap_check warmup-and-incomplete-left-out [ "$(get 2:1/spinlock blocks)" = 6 ]
+# off's p99 is 2^20.5 ns, v1's 2^12.5 ns: a ratio of 2^-8.
+ktap_check p99-from-histogram near "$(get 2:1/spinlock p99_wait_ns ratio)" 0.00390625 0.0001
+ktap_check lost-ratio-of-sums near "$(get 2:1/spinlock lost_to_preempted ratio)" 0.25 0.001
+ktap_check samples-json /usr/bin/python3 -c '
+import json, sys
+phases = json.load(open(sys.argv[1]))["phases"]
+assert len(phases) == 4 * 14, len(phases)
+assert all(p["metrics"] and p["metrics"]["seconds"] == 8 for p in phases)' "$tmp/samples.json"
+ktap_end
