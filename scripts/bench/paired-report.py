@@ -242,7 +242,8 @@ def main():
     summary = {"meta": meta, "labels": labels, "levels": {}}
     for name in sorted(blocks, key=lambda n: (n.split("/")[-1], n)):
         lv = blocks.get(name, {})
-        complete = [b for b in lv.values() if all(i in b for i in range(len(arms)))]
+        complete_keys = sorted(k for k, b in lv.items() if all(i in b for i in range(len(arms))))
+        complete = [lv[k] for k in complete_keys]
         lines.append(f"level {name}: {len(complete)} complete blocks ({locks.get(name)})")
         lines.append(f"  {'arm':8} {'throughput /s':>16} {'p99 wait us':>12} {'p99.9 us':>9} {'lost ms/s':>10} "
                      f"{'held+preempted /s':>18} {'exits /s':>9}")
@@ -260,7 +261,14 @@ def main():
                          f"{mean('p999_wait_ns') / 1000:9.1f} "
                          f"{mean('lost_to_preempted') / 1e6:10.2f} "
                          f"{sum(m['preempted_holds'] for m in ms) / sec:18.2f} {exits:9.0f}")
-        level_summary = {"blocks": len(complete), "arms": {}}
+        # What every ratio and interval of this level is computed from.
+        per_block = [{"boot": k[0], "block": k[1], **{
+            labels[i]: {key: lv[k][i][key] for key in ("throughput", "p99_wait_ns", "p999_wait_ns",
+                                                        "lost_to_preempted", "seconds")}
+            | {"ecs_preemptions_avoided": lv[k][i].get("kvm", {}).get("ecs_preemptions_avoided"),
+               "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
+            for i in range(len(arms))}} for k in complete_keys]
+        level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {}}
         for i, label in enumerate(labels[1:], start=1):
             res = {}
             for key, lower in [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]:

@@ -20,7 +20,9 @@
 #                     grants nothing (its overhead alone)
 #              v1     ecs_host granting extensions with POLICY_ARGs
 #              v2     KVM granting slice extensions of US microseconds by
-#                     itself (kvm.ecs_slice_us, host-patches/0008)
+#                     itself after host-interrupt exits (kvm.ecs_slice_us,
+#                     host-patches/0008)
+#              v2any  v2 after any exit (kvm.ecs_slice_any_exit=Y)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a
@@ -58,6 +60,7 @@ done
 policy_args="$*"
 host_ko=/ecs/modules/ecs_host.ko
 slice_param=/sys/module/kvm/parameters/ecs_slice_us
+any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 # Seconds without a new snapshot after which the test L2 counts as dead.
 SNAPSHOT_SILENCE=60
 # Counters of the per-VM KVM debugfs that a phase's samples carry.
@@ -75,12 +78,16 @@ arm_set() {
 	if [ -f $slice_param ] && [ "$(cat $slice_param)" != 0 ]; then
 		echo 0 > $slice_param || { echo "paired_l1: cannot reset $slice_param" >&2; exit 1; }
 	fi
+	if [ -f $any_exit_param ] && [ "$(cat $any_exit_param)" != N ]; then
+		echo N > $any_exit_param || { echo "paired_l1: cannot reset $any_exit_param" >&2; exit 1; }
+	fi
 	# shellcheck disable=SC2086 # the arguments are split on purpose
 	case $1 in
 	off) ;;
 	count) insmod $host_ko grant=0 $policy_args ;;
 	v1) insmod $host_ko grant=1 $policy_args ;;
 	v2) echo "$slice_us" > $slice_param ;;
+	v2any) echo Y > $any_exit_param && echo "$slice_us" > $slice_param ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }
