@@ -56,7 +56,7 @@ for lock in 0 1 2; do
 		ktap_pass "load-$name"
 		sleep $RUN_SECONDS
 		ktap_check "progress-$name" progress
-		ktap_check "unload-$name" sh -c "rmmod ecs_lockbench && ! grep -qs '^ecs_lockbench' /proc/[0-9]*/comm"
+		ktap_check "unload-$name" sh -c "rmmod ecs_lockbench && ! grep -qs '^ecs_lockbench/' /proc/[0-9]*/comm"
 	else
 		ktap_fail "load-$name" "insmod failed"
 		ktap_skip "progress-$name" "not loaded"
