@@ -137,13 +137,15 @@ campaign: images
 # arms switched at runtime in paired phases inside one L1 and one L2 boot,
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
-# scripts/bench/paired.sh. bench-quick is the same in under 15 minutes on
-# a warm cache. The policy's bound and poll are scaled for TCG as in
-# bench-host.
+# scripts/bench/paired.sh. bench-quick is a spinlock at 2:1 and 4:1 in one
+# boot, about 10 minutes on a warm cache; bench adds the 1:1 control, a
+# mutex and a second boot, about 100 minutes by its per-case times (not
+# yet run end to end). The policy's bound and poll, and v2's slice
+# (--slice-us, default 4000), are scaled for TCG as in bench-host.
 BENCH_POLICY_ARGS ?= extension_us=4000 poll_us=500
-BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off count v1" --blocks 12 --boots 2 \
+BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off count v1 v2" --blocks 8 --boots 2 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
-BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off count v1" --blocks 6 --boots 1
+BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off count v1 v2" --blocks 4 --boots 1
 bench: images
 	scripts/bench/paired.sh $(BENCH_ARGS) -- $(BENCH_POLICY_ARGS)
 bench-quick: images
