@@ -182,18 +182,17 @@ run_case() {
 	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh "$snapshots" $params &
 	test_pid=$!
+	ok=1
 	n=0
 	until grep -q '^load-started' "$test_dir/ktap.log" 2>/dev/null &&
 		{ [ -z "$competitor" ] || grep -q '^load-started' "$comp_dir/ktap.log" 2>/dev/null; }; do
 		n=$((n + 1))
-		[ $n -gt 1200 ] && { echo "paired_l1: level $level: the L2s never started their load" >&2; failed=1; break; }
+		[ $n -gt 1200 ] && { echo "paired_l1: level $level: the L2s never started their load" >&2; ok=; break; }
 		sleep 0.5
 	done
 	test_qemu=$(l2_qemu_pid "test-$tag")
 	[ -n "$competitor" ] && comp_qemu=$(l2_qemu_pid "comp-$tag")
 	echo "qemu test $test_qemu comp ${comp_qemu:-none}"
-	ok=1
-	[ $failed = 0 ] || ok=
 	# The warm-up: the first block's first arm, discarded by the report.
 	first=$(echo "$order" | cut -d';' -f1 | cut -d' ' -f1)
 	block=0
