@@ -173,8 +173,11 @@ fn patch_only_adds_to_the_three_files() {
             "{p}: lines removed"
         );
     }
+    // "[PATCH]" alone or numbered within the series ("[PATCH 1/10]").
     assert!(header::PATCH
-        .contains("Subject: [PATCH] x86/kvm: Add the enlightened critical section (eCS) paravirt"));
+        .lines()
+        .any(|l| l.starts_with("Subject: [PATCH")
+            && l.ends_with("] x86/kvm: Add the enlightened critical section (eCS) paravirt")));
     assert!(header::PATCH.contains("\nSigned-off-by: eCS suite developers <ecs@invalid>\n"));
 }
 
