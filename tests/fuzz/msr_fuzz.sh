@@ -19,16 +19,9 @@ host_ko=/ecs/modules/ecs_host.ko
 [ -f $host_ko ] || ktap_missing_all "$host_ko is not in this initramfs"
 fuzz_s=$(ecs_cmdline fuzz_seconds)
 fuzz_s=${fuzz_s:-600}
-hz=$(ecs_cmdline hz)
-tick_ns=$((1000000000 / ${hz:-250}))
 extension_us=1000
-# The L1's timers fire late under TCG (50.1 ms with two L2s, CI of
-# 8689c2e), and QEMU 10.0 can lose its timer interrupt until scripts/vm's
-# next nudge, a second later (docs/qemu-lost-interrupt.md; 928 ms seen in
-# a debug L1). An extension that nothing cuts short lasts the bystander's
-# whole 2 s section.
-NUDGE_NS=1000000000
-EXTENSION_SLACK_NS=$((NUDGE_NS + 10 * tick_ns))
+# EXTENSION_SLACK_NS (tests/lib/nested.sh): an extension that nothing cuts
+# short lasts the bystander's whole 2 s section.
 # The bystander's two locktorture runs outlast the fuzzer's boot and budget
 # in a default L1; in a debug L1 it may end first (then the last sample
 # taken during the fuzzing counts).

@@ -8,11 +8,11 @@
 # granted and most ended with the guest out of its section (avoided
 # preemptions); a guest holding a section for 2 s is still preempted (its
 # extensions reach their bound and it is preempted in the section); no
-# extension lasted longer than its bound (1 ms) plus ten ticks of slack
-# for the emulated L1's timers, which TCG delivers late when the host is
-# busy (the longest seen: 2.3-9.2 ms, once 13.9 ms), while an extension
-# that nothing cut short would last the guest's whole 2 s section; rmmod
-# of the policy leaves a healthy host.
+# extension lasted longer than its bound (1 ms) plus the slack of the
+# emulated L1's late and lost timer interrupts (EXTENSION_SLACK_NS,
+# tests/lib/nested.sh), while an extension that nothing cut short would
+# last the guest's whole 2 s section; rmmod of the policy leaves a healthy
+# host.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
