@@ -40,6 +40,11 @@ class Level:
         self.phases = []
         self.snaps = {}      # seq -> {"up": s, "threads": {cpu: [ints]}, "stat": [ints]}
         self.lock = None
+        # rcu_membench beside the lock benchmark (--rcu): the uptime its run
+        # started at, and its (t_ms, gp_us) and (t_ms, bytes) samples.
+        self.rcu_start = None
+        self.rcu_gp = []
+        self.rcu_series = []
 
 
 def parse_boot(path):
@@ -85,6 +90,12 @@ def parse_boot(path):
                 snap["threads"][int(g[1])] = [int(x) for x in g[2:]]
             elif g[0] == "stat" and snap is not None:
                 snap["stat"] = [int(x) for x in g[2:]]
+            elif g[0] == "rcu-start" and len(g) == 2:
+                level.rcu_start = float(g[1])
+            elif g[0] == "rcu" and len(g) == 5 and g[1] == "gp":
+                level.rcu_gp.append((int(g[2]), int(g[4])))
+            elif g[0] == "rcu" and len(g) == 5 and g[1] == "series":
+                level.rcu_series.append((int(g[2]), int(g[4])))
     return levels
 
 
@@ -142,6 +153,15 @@ def phase_metrics(level, phase):
                         for t in e["threads"] if t in s["threads"]}
     if "stat" in a and "stat" in b:
         m["guest_stat"] = [y - x for x, y in zip(a["stat"], b["stat"])]
+    if level.rcu_start is not None:
+        # The phase in rcu_membench's clock: milliseconds since its start.
+        lo, hi = (a["up"] - level.rcu_start) * 1000, (b["up"] - level.rcu_start) * 1000
+        gps = sorted(us for t, us in level.rcu_gp if lo <= t < hi)
+        peak = [by for t, by in level.rcu_series if lo <= t < hi]
+        m["rcu_gp_samples"] = len(gps)
+        # Nearest rank, as rcu_membench computes its own percentiles.
+        m["rcu_gp_p99_us"] = gps[max(0, math.ceil(0.99 * len(gps)) - 1)] if gps else None
+        m["rcu_peak_bytes"] = max(peak) if peak else None
     return m
 
 
@@ -261,17 +281,30 @@ def main():
                          f"{mean('p999_wait_ns') / 1000:9.1f} "
                          f"{mean('lost_to_preempted') / 1e6:10.2f} "
                          f"{sum(m['preempted_holds'] for m in ms) / sec:18.2f} {exits:9.0f}")
+        has_rcu = bool(complete) and all(m.get("rcu_gp_p99_us") for b in complete for m in b.values())
+        if has_rcu:
+            lines.append(f"  {'arm':8} {'rcu gp p99 ms':>16} {'rcu peak KiB':>12} {'gp samples/s':>13}")
+            for i, label in enumerate(labels):
+                ms = [b[i] for b in complete]
+                n = len(ms)
+                lines.append(f"  {label:8} {sum(m['rcu_gp_p99_us'] for m in ms) / n / 1000:16.1f} "
+                             f"{sum(m['rcu_peak_bytes'] or 0 for m in ms) / n / 1024:12.0f} "
+                             f"{sum(m['rcu_gp_samples'] for m in ms) / sum(m['seconds'] for m in ms):13.1f}")
         # What every ratio and interval of this level is computed from.
         per_block = [{"boot": k[0], "block": k[1], **{
-            labels[i]: {key: lv[k][i][key] for key in ("throughput", "p99_wait_ns", "p999_wait_ns",
-                                                        "lost_to_preempted", "seconds")}
+            labels[i]: {key: lv[k][i].get(key) for key in ("throughput", "p99_wait_ns", "p999_wait_ns",
+                                                            "lost_to_preempted", "seconds",
+                                                            "rcu_gp_p99_us", "rcu_peak_bytes")}
             | {"ecs_preemptions_avoided": lv[k][i].get("kvm", {}).get("ecs_preemptions_avoided"),
                "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
             for i in range(len(arms))}} for k in complete_keys]
         level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {}}
         for i, label in enumerate(labels[1:], start=1):
             res = {}
-            for key, lower in [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]:
+            keys = [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]
+            if has_rcu:
+                keys += [("rcu_gp_p99_us", True), ("rcu_peak_bytes", True)]
+            for key, lower in keys:
                 pairs = [(b[0][key], b[i][key]) for b in complete]
                 est = mean_log_ratio(pairs) if pairs else None
                 ci = bootstrap(pairs, mean_log_ratio, rng) if len(pairs) >= 2 else None
@@ -302,6 +335,11 @@ def main():
                          "in-section preemptions avoided "
                          + (f"{fmt_ci(res['avoided']['fraction'], res['avoided']['ci95'], 100, 1)}%"
                             if res["avoided"]["fraction"] is not None else "n/a (no extension granted)"))
+            if has_rcu:
+                g, pk = res["rcu_gp_p99_us"], res["rcu_peak_bytes"]
+                lines.append(f"  {'':{len(label)}}   rcu grace period p99 {fmt_ci(g['ratio'], g['ci95'])} -> "
+                             f"{g['verdict']}; peak callback memory {fmt_ci(pk['ratio'], pk['ci95'])} -> "
+                             f"{pk['verdict']}")
         summary["levels"][name] = level_summary
         lines.append("")
     text = "\n".join(lines)

@@ -10,7 +10,7 @@
 #   scripts/bench/paired.sh [--levels "1:1 2:1 4:1"] [--arms "off count v1"]
 #                           [--blocks N] [--boots N] [--phase S]
 #                           [--warmup S] [--lockbench PARAMS]
-#                           [--slice-us US] [--out DIR]
+#                           [--slice-us US] [--rcu PARAMS] [--out DIR]
 #                           [--report-only DIR] [-- POLICY_ARG...]
 #
 #   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
@@ -28,6 +28,8 @@
 #                  think=5000")
 #   --slice-us US  the v2 arm's slice extension (kvm.ecs_slice_us,
 #                  default 4000: the v1 arms' bound under TCG)
+#   --rcu PARAMS   also run rcu_membench in the test L2, with these
+#                  parameters separated by commas (off by default)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR
@@ -47,6 +49,7 @@ phase=8
 warmup=10
 lockbench="lock=0 hold=500 think=5000"
 slice_us=4000
+rcu=
 out=
 report_only=
 while [ $# -gt 0 ]; do
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--warmup) warmup=$2; shift 2 ;;
 	--lockbench) lockbench=$2; shift 2 ;;
 	--slice-us) slice_us=$2; shift 2 ;;
+	--rcu) rcu=$2; shift 2 ;;
 	--) shift; break ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
 	esac
@@ -116,12 +120,35 @@ json.dump({
     "levels": "$levels".split(), "arms": "$arms".split(),
     "blocks_per_boot": $blocks, "boots": $boots, "phase_s": $phase,
     "warmup_s": $warmup, "lockbench": sys.argv[2], "policy_args": sys.argv[3],
-    "slice_us": $slice_us,
+    "slice_us": $slice_us, "rcu": "$rcu",
     "host_cpus": $(nproc), "l1_vcpus": 1, "accel": "tcg",
     "qemu": "$(qemu-system-x86_64 --version | head -1)",
     "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
 }, open(sys.argv[1], "w"), indent=1)
 EOF
+
+# progress LOG PID: a line on stderr per case and phase of the L1's LOG
+# while PID runs.
+progress() {
+	local line w block arm
+	tail -F -n +1 --pid="$2" "$1" 2>/dev/null | while IFS= read -r line; do
+		line=${line%$'\r'}
+		read -ra w <<< "$line"
+		case $line in
+		"=== level "*" end") ;;
+		"=== level "*) echo "bench:   ${w[2]}: booting the L2s" >&2 ;;
+		"qemu test "*) echo "bench:   L2s running" >&2 ;;
+		"phase "*)
+			block=${w[2]#block=} arm=${w[5]#arm=}
+			if [ "$block" = 0 ]; then
+				echo "bench:   warm-up ($arm) done" >&2
+			else
+				echo "bench:   block $block/$blocks, arm $arm done" >&2
+			fi
+			;;
+		esac
+	done
+}
 
 rc=0
 for boot in $(seq 1 "$boots"); do
@@ -131,19 +158,25 @@ for boot in $(seq 1 "$boots"); do
 	for b in $(seq 0 $((blocks - 1))); do
 		order="$order${order:+;}${square[$(((b + boot - 1) % nsq))]}"
 	done
-	# A case: an L2 boot (about 60 s nested), the phases, the margin of
-	# scripts/bench/vm/paired_l1.sh.
-	per_level=$((warmup + blocks * narms * (phase + 3) + 20))
-	l2_timeout=$((per_level + 400))
+	# The test L2's snapshots per case: every phase takes phase + 2, and
+	# one more when a switch outlasts a second; then a margin. A snapshot
+	# takes 1-3 s in an overcommitted nested guest (its sleep and the reads
+	# it forks), so a case is an L2 boot (about 60 s) and up to 3 s each.
+	snapshots=$((warmup + blocks * narms * (phase + 3) + 8))
+	l2_timeout=$((snapshots * 3 + 400))
 	ncases=$(($(echo "$levels" | wc -w) * $(echo "$lockbench" | tr ';' '\n' | grep -c .)))
-	timeout=$((ncases * (per_level + 180) + 300))
+	timeout=$((ncases * (snapshots * 3 + 180) + 300))
 	echo "bench: boot $boot/$boots, levels '$levels', arms '$arms', $blocks blocks of ${phase}s phases (up to ${timeout}s) ..." >&2
 	# shellcheck disable=SC2086 # the policy arguments are split on purpose
 	"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
 		--append "idle=poll ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
-		--order "$order" --phase "$phase" --warmup "$warmup" --lockbench "$lockbench" \
-		--slice-us "$slice_us" -- "$@" > /dev/null 2> "$out/boot-$boot.err"
+		--order "$order" --phase "$phase" --warmup "$warmup" --snapshots "$snapshots" \
+		--lockbench "$lockbench" \
+		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} -- "$@" > /dev/null 2> "$out/boot-$boot.err" &
+	vm_pid=$!
+	progress "$out/boot-$boot/ktap.log" "$vm_pid"
+	wait "$vm_pid"
 	r=$?
 	if [ $r != 0 ]; then
 		echo "bench: boot $boot failed (exit $r), see $out/boot-$boot.err; its phases still count" >&2

@@ -7,14 +7,16 @@
 # blocks go both ways by 30% is "inconclusive" and says how many blocks it
 # would need. The p99 comes from the phase's histogram, the preempted-holder
 # time is compared as a ratio of sums, and the warm-up phase (block 0) and
-# a block with a missing arm are left out.
+# a block with a missing arm are left out. rcu_membench's samples are cut
+# into phases by the snapshots' uptimes: a grace period between two phases
+# counts in neither.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 9
+ktap_begin 10
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -38,6 +40,16 @@ for name, factors in cases.items():
     plan = [(0, 0, 1.0)] + [(b, arm, factors[b - 1] if arm else 1.0)
                             for b in range(1, 7) for arm in (0, 1)] + [(7, 0, 1.0)]
     seq, acq, lost, hist = 0, 0, 0, [0] * 32
+    # rcu_membench in 2:1/spinlock only, started at uptime 0.5: grace
+    # periods of 10 ms (off) and 2.5 ms (v1), peaks of 4 and 1 MiB, and a
+    # 1000 s grace period and 1 GiB peak in every gap between phases.
+    rcu = name == "2:1/spinlock"
+    rcu_lines = ["test| rcu-start 0.5"] if rcu else []
+
+    def rcu_sample(uptime, gp_us, peak):
+        t_ms = int((uptime - 0.5) * 1000)
+        rcu_lines.append(f"test| rcu gp {t_ms} 0 {gp_us}")
+        rcu_lines.append(f"test| rcu series {t_ms} {peak // 1024} {peak}")
 
     def snap():
         lines.append(f"test| snap {seq} {float(seq):.2f}")
@@ -55,19 +67,25 @@ for name, factors in cases.items():
         # (geometrically) into its tail bucket.
         hist[10] += int(n * 0.98)
         hist[20 if arm == 0 else 12] += n - int(n * 0.98)
+        for k in range(8):
+            if rcu:
+                rcu_sample(start + 0.25 + k, 2500 if arm else 10000, (1 if arm else 4) << 20)
         seq += 8
         snap()
+        if rcu:
+            rcu_sample(seq + 0.5, 1_000_000_000, 1 << 30)
         lines.append(f"phase level={name} block={block} pos={arm} arm_index={arm} arm={'v1' if arm else 'off'} "
                      f"start={start} end={seq}")
         seq += 1
     lines.append(f"=== level {name} end")
+    lines += rcu_lines
 (out / "boot-1" / "ktap.log").write_text("\n".join(lines) + "\n")
 EOF
 
 if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	sed 's/^/# /' "$tmp/report.out"
 	ktap_fail report-runs "paired-report.py failed"
-	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums samples-json; do
+	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase samples-json; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -99,6 +117,8 @@ ktap_check warmup-and-incomplete-left-out [ "$(get 2:1/spinlock blocks)" = 6 ]
 # off's p99 is 2^20.5 ns, v1's 2^12.5 ns: a ratio of 2^-8.
 ktap_check p99-from-histogram near "$(get 2:1/spinlock p99_wait_ns ratio)" 0.00390625 0.0001
 ktap_check lost-ratio-of-sums near "$(get 2:1/spinlock lost_to_preempted ratio)" 0.25 0.001
+ktap_check rcu-cut-by-phase sh -c "$(declare -f near); near '$(get 2:1/spinlock rcu_gp_p99_us ratio)' 0.25 0.001 &&
+	near '$(get 2:1/spinlock rcu_peak_bytes ratio)' 0.25 0.001 && [ '$(get 2:1/spinlock rcu_gp_p99_us verdict)' = helps ]"
 ktap_check samples-json /usr/bin/python3 -c '
 import json, sys
 phases = json.load(open(sys.argv[1]))["phases"]

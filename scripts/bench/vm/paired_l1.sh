@@ -7,9 +7,9 @@
 # scripts/bench/paired-report.py.
 #
 #   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off count v1"
-#                --order "0 1 2;1 2 0;..." --phase S --warmup S
+#                --order "0 1 2;1 2 0;..." --phase S --warmup S --snapshots N
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
-#                [--slice-us US] [-- POLICY_ARG...]
+#                [--slice-us US] [--rcu PARAMS] [-- POLICY_ARG...]
 #
 #   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
 #              2:1  a 2-vCPU L2
@@ -28,8 +28,12 @@
 #   phase      measured seconds per phase; the two snapshots after a
 #              switch are not measured
 #   warmup     seconds of the first arm before the first block, discarded
+#   snapshots  how many the test L2 prints before it stops by itself: enough
+#              for the warm-up and every phase (scripts/bench/paired.sh)
 #   lockbench  ecs_lockbench parameters; several sets, separated by ";",
 #              run one after another, each at every level
+#   rcu        rcu_membench parameters, separated by commas: run it in the
+#              test L2 beside the lock benchmark (lockbench_load.sh)
 #
 # Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
 # samples of this L1 around each phase, then the L2s' output prefixed
@@ -42,8 +46,10 @@ arms="off v1"
 order="0 1;1 0"
 phase=8
 warmup=10
+snapshots=
 lockbench=
 slice_us=4000
+rcu=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--levels) levels=$2; shift 2 ;;
@@ -51,13 +57,16 @@ while [ $# -gt 0 ]; do
 	--order) order=$2; shift 2 ;;
 	--phase) phase=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
+	--snapshots) snapshots=$2; shift 2 ;;
 	--lockbench) lockbench=$2; shift 2 ;;
 	--slice-us) slice_us=$2; shift 2 ;;
+	--rcu) rcu=$2; shift 2 ;;
 	--) shift; break ;;
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 policy_args="$*"
+case $snapshots in '' | *[!0-9]*) echo "paired_l1: --snapshots wants a number, got '$snapshots'" >&2; exit 2 ;; esac
 host_ko=/ecs/modules/ecs_host.ko
 slice_param=/sys/module/kvm/parameters/ecs_slice_us
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
@@ -160,11 +169,6 @@ run_case() {
 	4:1) smp=2 competitor=1 ;;
 	*) echo "paired_l1: unknown level '$level'" >&2; exit 2 ;;
 	esac
-	nrows=$(echo "$order" | tr ';' '\n' | grep -c .)
-	narms=$(echo "$arms" | wc -w)
-	# Every phase takes phase + 2 snapshots, and one more when a switch
-	# outlasts a second; then a margin before the L2 stops by itself.
-	snapshots=$((warmup + nrows * narms * (phase + 3) + 20))
 	tag=$(echo "$level" | tr ':' 'x')-$lock
 	test_dir=/tmp/test-$tag
 	comp_dir=/tmp/comp-$tag
@@ -175,12 +179,12 @@ run_case() {
 	comp_pid='' comp_qemu=''
 	if [ -n "$competitor" ]; then
 		l2_vm "comp-$tag" "$comp_dir" --smp 2 --cpu host,migratable=off -- sh -c \
-			"echo load-started; (while :; do :; done) & (while :; do :; done) & exec sleep $((snapshots + 60))" &
+			"echo load-started; (while :; do :; done) & (while :; do :; done) & exec sleep 86400" &
 		comp_pid=$!
 	fi
 	# shellcheck disable=SC2086 # the module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
-		/ecs/bench/lockbench_load.sh "$snapshots" $params &
+		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} "$snapshots" $params &
 	test_pid=$!
 	ok=1
 	n=0
