@@ -8,11 +8,10 @@
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
-    cpu::{nr_cpu_ids, CpuId},
-    cpumask::Cpumask,
+    cpu::CpuId,
     error::from_err_ptr,
     prelude::*,
-    task::Task,
+    task::Task, //
 };
 
 /// The body of a [`KThread`].
@@ -131,18 +130,4 @@ impl<T: ThreadFn> Drop for KThread<T> {
         // SAFETY: The thread has exited, so the slot, from `KBox::into_raw`, is ours again.
         drop(unsafe { KBox::from_raw(self.slot) });
     }
-}
-
-/// The first `limit` online CPUs, or all of them if `limit` is 0.
-pub(crate) fn online_cpus(limit: u32) -> Result<KVec<CpuId>> {
-    // SAFETY: `__cpu_online_mask` lives as long as the kernel. Read without `cpus_read_lock()`,
-    // a concurrent hotplug can only make the answer stale.
-    let online = unsafe { Cpumask::from_raw(&raw const bindings::__cpu_online_mask) };
-    let mut cpus = KVec::new();
-    for cpu in (0..nr_cpu_ids()).filter_map(CpuId::from_u32) {
-        if online.test(cpu) && (limit == 0 || cpus.len() < limit as usize) {
-            cpus.push(cpu, GFP_KERNEL)?;
-        }
-    }
-    Ok(cpus)
 }

@@ -19,13 +19,19 @@ use kernel::{
     types::Opaque,
 };
 
+#[path = "../../common/cpus.rs"]
+mod cpus;
 #[path = "../../common/kthread.rs"]
 mod kthread;
+#[path = "../../common/kvm_ecs.rs"]
+mod kvm_ecs;
+use kvm_ecs::PreemptibleSection;
 #[path = "../../common/param.rs"]
 mod param;
 #[path = "../../common/rwsem.rs"]
 mod rwsem;
-use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
+use cpus::online_cpus;
+use kthread::{KThread, ThreadCtx, ThreadFn};
 use param::in_range;
 use rwsem::RwSem;
 
@@ -182,13 +188,7 @@ impl Locks {
         let start = Instant::<Monotonic>::now();
         match path {
             Path::Empty => repeat(n, || ()),
-            Path::Api => repeat(n, || {
-                // SAFETY: The out-of-line API only changes this CPU's counter and is balanced.
-                unsafe {
-                    bindings::__kvm_ecs_activate_preemptible();
-                    bindings::__kvm_ecs_deactivate_preemptible();
-                }
-            }),
+            Path::Api => repeat(n, || drop(PreemptibleSection::enter())),
             Path::Spinlock => repeat(n, || drop(self.spin.lock())),
             Path::RwlockRead => repeat(n, || self.rwlock.read_section()),
             Path::RwlockWrite => repeat(n, || self.rwlock.write_section()),
@@ -376,12 +376,6 @@ fn step(params: Params, path: Path, threads: u32) -> Result<KVec<Sample>> {
     Ok(core::mem::take(&mut *samples))
 }
 
-/// Whether `kvm_ecs_key` is on, i.e. whether the hooks in the lock paths count.
-fn key_on() -> bool {
-    // SAFETY: `kvm_ecs_key` lives as long as the kernel; `static_key_count()` only reads it.
-    unsafe { bindings::static_key_count(&raw mut bindings::kvm_ecs_key.key) > 0 }
-}
-
 /// The results of the run made at load time.
 struct Results {
     params: Params,
@@ -391,7 +385,7 @@ struct Results {
 
 impl Results {
     fn measure(params: Params) -> Result<Self> {
-        let key_on = key_on();
+        let key_on = kvm_ecs::counting();
         let mut samples = KVec::new();
         for threads in [1, params.threads] {
             for path in PATHS {
@@ -401,7 +395,7 @@ impl Results {
                 break;
             }
         }
-        if key_on != self::key_on() {
+        if key_on != self::kvm_ecs::counting() {
             pr_err!("kvm_ecs_key changed during the run; results discarded\n");
             return Err(EAGAIN);
         }

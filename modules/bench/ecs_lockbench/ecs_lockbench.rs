@@ -11,7 +11,6 @@
 
 use core::hint::black_box;
 use kernel::{
-    cpu::CpuId,
     debugfs::Scope,
     fmt, new_mutex, new_spinlock,
     prelude::*,
@@ -24,6 +23,8 @@ use kernel::{
     time::{Instant, Monotonic},
 };
 
+#[path = "../../common/cpus.rs"]
+mod cpus;
 #[path = "../../common/kthread.rs"]
 mod kthread;
 #[path = "../../common/param.rs"]
@@ -32,7 +33,8 @@ mod param;
 mod paravirt;
 #[path = "../../common/rwsem.rs"]
 mod rwsem;
-use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
+use cpus::{online_cpus, PossibleCpu};
+use kthread::{KThread, ThreadCtx, ThreadFn};
 use param::in_range;
 use rwsem::RwSem;
 
@@ -104,7 +106,7 @@ fn spin(n: u32) {
 
 /// One thread's counters. Only that thread writes them; `stats` reads them at any time.
 struct ThreadStats {
-    cpu: CpuId,
+    cpu: PossibleCpu,
     acquisitions: Atomic<u64>,
     /// Nanoseconds waited for the lock, over all acquisitions.
     wait_ns: Atomic<u64>,
@@ -117,7 +119,7 @@ struct ThreadStats {
 }
 
 impl ThreadStats {
-    fn new(cpu: CpuId) -> Self {
+    fn new(cpu: PossibleCpu) -> Self {
         Self {
             cpu,
             acquisitions: Atomic::new(0),
@@ -233,6 +235,7 @@ impl Bench {
         let cpus = online_cpus(threads)?;
         let mut stats = KVec::with_capacity(cpus.len(), GFP_KERNEL)?;
         for &cpu in &cpus {
+            let cpu = PossibleCpu::of(cpu).ok_or(EINVAL)?;
             stats.push(ThreadStats::new(cpu), GFP_KERNEL)?;
         }
         let shared = Arc::pin_init(

@@ -23,11 +23,14 @@ use kernel::{
 #[path = "../../common/knob.rs"]
 mod knob;
 use knob::read_command;
+#[path = "../../common/cpus.rs"]
+mod cpus;
 #[path = "../../common/kthread.rs"]
 mod kthread;
 #[path = "../../common/param.rs"]
 mod param;
-use kthread::{online_cpus, KThread, ThreadCtx, ThreadFn};
+use cpus::online_cpus;
+use kthread::{KThread, ThreadCtx, ThreadFn};
 use param::in_range;
 
 module! {

@@ -2,15 +2,13 @@
 
 //! Registers the guest's enlightened critical section (eCS) areas with a KVM host that offers them.
 
-use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
-    cpu::{nr_cpu_ids, CpuId},
-    cpumask::Cpumask,
+    cpu::CpuId,
     debugfs::Scope,
     error::to_result,
     fmt,
-    interrupt::{local_interrupt_disable, LocalInterruptDisabled},
+    interrupt::local_interrupt_disable,
     new_mutex,
     prelude::*,
     static_lock_class,
@@ -25,11 +23,28 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+#[path = "../../common/cpus.rs"]
+mod cpus;
+use cpus::{cpus_in, online_mask, possible_mask, PossibleCpu};
 #[path = "../../common/knob.rs"]
 mod knob;
 use knob::read_command;
 #[path = "../../common/kvm_cpuid.rs"]
 mod kvm_cpuid;
+#[path = "../../common/kvm_ecs.rs"]
+mod kvm_ecs;
+use kvm_ecs::{
+    pcpu_overcommitted,
+    vcpu_preempted,
+    Area,
+    Counter,
+    Counting,
+    NonpreemptibleSection,
+    OnCpu,
+    PreemptCount,
+    PreemptibleSection,
+    MSR_ENABLED, //
+};
 #[path = "../../common/rwsem.rs"]
 mod rwsem;
 use rwsem::RwSem;
@@ -47,25 +62,6 @@ module! {
         },
     },
 }
-
-// ---------------------------------------------------------------------------
-// The ABI (arch/x86/include/uapi/asm/kvm_para.h, through bindgen).
-
-/// `KVM_ECS_GPA_MASK`: bits 63:6 of `MSR_KVM_ECS` hold the area's address.
-const GPA_MASK: u64 = !0 << bindings::KVM_ECS_ALIGNMENT_BITS;
-/// `KVM_MSR_ENABLED`, bit 0 of `MSR_KVM_ECS`.
-const MSR_ENABLED: u64 = bindings::KVM_MSR_ENABLED as u64;
-/// Bits of the preemption counter's low word that count sections (`~PREEMPT_NEED_RESCHED`).
-const PREEMPT_COUNT_MASK: u32 = bindings::KVM_ECS_PREEMPT_COUNT_MASK;
-
-const _: () = {
-    assert!(size_of::<bindings::kvm_ecs>() == 64);
-    assert!(align_of::<bindings::kvm_ecs>() == 64);
-    assert!(core::mem::offset_of!(bindings::kvm_ecs, preemptible_count) == 0x14);
-    assert!(core::mem::offset_of!(bindings::kvm_ecs, extension_granted) == 0x22);
-    assert!(GPA_MASK & bindings::KVM_ECS_RESERVED_MASK as u64 == 0);
-    assert!(GPA_MASK & MSR_ENABLED == 0);
-};
 
 // ---------------------------------------------------------------------------
 // Discovery: CPUID.
@@ -89,7 +85,7 @@ impl HostInfo {
     }
 
     fn has_ecs(&self) -> bool {
-        self.kvm_features & (1 << bindings::KVM_FEATURE_ECS) != 0
+        self.kvm_features & (1 << kvm_ecs::FEATURE_BIT) != 0
     }
 }
 
@@ -115,311 +111,45 @@ impl Mode {
 }
 
 // ---------------------------------------------------------------------------
-// The per-CPU areas and the preemption counters.
-
-fn online_mask() -> &'static Cpumask {
-    // SAFETY: `__cpu_online_mask` lives as long as the kernel. Read without `cpus_read_lock()`,
-    // a concurrent hotplug can only make the answer stale.
-    unsafe { Cpumask::from_raw(&raw const bindings::__cpu_online_mask) }
-}
-
-fn possible_mask() -> &'static Cpumask {
-    // SAFETY: As for `online_mask`; the possible mask does not change after boot.
-    unsafe { Cpumask::from_raw(&raw const bindings::__cpu_possible_mask) }
-}
-
-/// The CPUs of `mask`, in order.
-fn cpus_in(mask: &'static Cpumask) -> impl Iterator<Item = CpuId> {
-    (0..nr_cpu_ids())
-        .filter_map(CpuId::from_u32)
-        .filter(move |&cpu| mask.test(cpu))
-}
-
-/// The counters of an area that the test knob can hold up.
-#[derive(Clone, Copy)]
-enum Counter {
-    Preemptible,
-    Nonpreemptible,
-}
-
-/// One CPU's `struct kvm_ecs`, which the kernel defines (`kvm_ecs_area`).
-///
-/// # Invariants
-///
-/// `ptr` is the area of the possible CPU `cpu`, from `kvm_ecs_area_of()`. Per-CPU memory lives as
-/// long as the kernel.
-#[derive(Clone, Copy)]
-struct Area {
-    cpu: CpuId,
-    ptr: NonNull<bindings::kvm_ecs>,
-}
-
-/// An area's fields, each read once.
-struct AreaSnapshot {
-    nonpreemptible: u32,
-    preemptible: u32,
-    base: u32,
-    extensions_granted: u32,
-    extension_granted: u8,
-}
-
-/// Reads a field of the area behind a raw pointer once.
-macro_rules! read_field {
-    ($area:expr, $field:ident) => {
-        // SAFETY: By the `Area` invariant the pointer is valid for the kernel's lifetime. The
-        // fields are written by single stores of their own size, by the owning vCPU or the host;
-        // a volatile read of an aligned field sees one of those values.
-        unsafe { (&raw const (*$area.ptr.as_ptr()).$field).read_volatile() }
-    };
-}
-
-/// Writes a field of the area behind a raw pointer once.
-macro_rules! write_field {
-    ($area:expr, $field:ident, $value:expr) => {
-        // SAFETY: By the `Area` invariant the pointer is valid for the kernel's lifetime; the
-        // callers' safety requirements make this the field's only writer.
-        unsafe { (&raw mut (*$area.ptr.as_ptr()).$field).write_volatile($value) }
-    };
-}
-
-impl Area {
-    fn of(cpu: CpuId) -> Option<Self> {
-        if !possible_mask().test(cpu) {
-            return None;
-        }
-        // SAFETY: `cpu` is a possible CPU, which has a per-CPU area.
-        let ptr = NonNull::new(unsafe { bindings::kvm_ecs_area_of(cpu.as_u32()) })?;
-        // INVARIANT: The area of the possible CPU `cpu`.
-        Some(Self { cpu, ptr })
-    }
-
-    /// The area of the CPU this code runs on; `_irq` keeps it there.
-    fn this_cpu(_irq: &LocalInterruptDisabled) -> Self {
-        let cpu = CpuId::current();
-        // SAFETY: The CPU we run on is possible, so it has a per-CPU area.
-        let ptr = unsafe { bindings::kvm_ecs_area_of(cpu.as_u32()) };
-        // INVARIANT: `kvm_ecs_area_of()` returns a pointer into the per-CPU area of a possible CPU,
-        // which is never null.
-        Self {
-            cpu,
-            // SAFETY: As above, never null.
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-        }
-    }
-
-    fn snapshot(&self) -> AreaSnapshot {
-        AreaSnapshot {
-            nonpreemptible: read_field!(self, nonpreemptible_count),
-            preemptible: read_field!(self, preemptible_count),
-            base: read_field!(self, preempt_count_base),
-            extensions_granted: read_field!(self, extensions_granted),
-            extension_granted: read_field!(self, extension_granted),
-        }
-    }
-
-    fn count(&self, which: Counter) -> u32 {
-        match which {
-            Counter::Preemptible => read_field!(self, preemptible_count),
-            Counter::Nonpreemptible => read_field!(self, nonpreemptible_count),
-        }
-    }
-
-    /// The value `MSR_KVM_ECS` last received on this CPU, 0 while it is disabled.
-    fn msr(&self) -> u64 {
-        // SAFETY: `cpu` is a possible CPU.
-        unsafe { bindings::kvm_ecs_msr_of(self.cpu.as_u32()) }
-    }
-
-    /// Zeroes all 64 bytes.
-    ///
-    /// # Safety
-    ///
-    /// The counting must be off and the area not registered with the host: then nobody else
-    /// writes it.
-    unsafe fn zero(&self) {
-        // SAFETY: By the `Area` invariant `ptr` is valid and aligned; by the safety requirements we
-        // are its only writer.
-        unsafe {
-            self.ptr
-                .as_ptr()
-                .write_volatile(bindings::kvm_ecs::default())
-        };
-    }
-
-    /// Fills in the configuration and clears the host's fields and the reserved ones, before the
-    /// area is registered. The two counters are left alone: the counting may be on, and they
-    /// describe the running task and this vCPU.
-    ///
-    /// # Safety
-    ///
-    /// Must run on the area's CPU (the guest fields have one writer, the owning vCPU), while the
-    /// area is not registered with the host (then the host fields are ours too).
-    unsafe fn configure(&self, preempt_count: Option<PreemptCount>) {
-        let (flags, mask, gpa) = match preempt_count {
-            Some(pc) => (
-                bindings::KVM_ECS_F_PREEMPT_COUNT,
-                PREEMPT_COUNT_MASK,
-                pc.gpa(),
-            ),
-            None => (0, 0, 0),
-        };
-        write_field!(self, flags, flags);
-        write_field!(self, preempt_count_mask, mask);
-        write_field!(self, preempt_count_gpa_lo, gpa as u32);
-        write_field!(self, preempt_count_gpa_hi, (gpa >> 32) as u32);
-        // We run in the CPU's hotplug thread, not in its idle task.
-        write_field!(self, preempt_count_base, 0);
-        write_field!(self, extensions_granted, 0);
-        write_field!(self, vcpu_preempted, 0);
-        write_field!(self, pcpu_overloaded, 0);
-        write_field!(self, extension_granted, 0);
-        write_field!(self, u8_pad, [0; 1]);
-        write_field!(self, pad, [0; 7]);
-    }
-
-    /// The guest physical address of the area, if the host can take it.
-    fn gpa(&self) -> Option<u64> {
-        // SAFETY: `ptr` is a valid kernel virtual address (per-CPU memory).
-        let gpa = unsafe { bindings::slow_virt_to_phys(self.ptr.as_ptr().cast()) };
-        (gpa & !GPA_MASK == 0).then_some(gpa)
-    }
-}
-
-/// Where the host finds one CPU's preemption counter (the low 32 bits of `__preempt_count`).
-///
-/// # Invariants
-///
-/// `ptr` comes from `kvm_ecs_preempt_count_of()`: per-CPU memory that lives as long as the kernel.
-#[derive(Clone, Copy)]
-struct PreemptCount {
-    ptr: NonNull<u32>,
-}
-
-impl PreemptCount {
-    /// `None` where the host must not read the counter (an encrypted guest).
-    fn of(cpu: CpuId) -> Option<Self> {
-        if !possible_mask().test(cpu) {
-            return None;
-        }
-        // SAFETY: `cpu` is a possible CPU.
-        let ptr = NonNull::new(unsafe { bindings::kvm_ecs_preempt_count_of(cpu.as_u32()) })?;
-        // INVARIANT: From `kvm_ecs_preempt_count_of()`.
-        Some(Self { ptr })
-    }
-
-    fn gpa(&self) -> u64 {
-        // SAFETY: `ptr` is a valid kernel virtual address (per-CPU memory).
-        unsafe { bindings::slow_virt_to_phys(self.ptr.as_ptr().cast()) }
-    }
-
-    /// The counter's value as the host reads it: the low word, masked.
-    fn masked(&self) -> u32 {
-        // SAFETY: By the type invariant `ptr` is valid and aligned. The owning CPU updates the
-        // counter with single instructions; a volatile read sees one of its values.
-        unsafe { self.ptr.as_ptr().read_volatile() & PREEMPT_COUNT_MASK }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The static key.
-
-/// `kvm_ecs_key`, the kernel's static key that turns the counting hooks on.
-///
-/// # Invariants
-///
-/// The key is on while a `Counting` exists. This module is the key's only user and makes at
-/// most one at a time.
-struct Counting(());
-
-impl Counting {
-    /// `static_key_enabled(&kvm_ecs_key)`.
-    fn is_on() -> bool {
-        // SAFETY: The key is a static defined by C that lives forever, and C only accesses its
-        // `enabled` count atomically.
-        let enabled =
-            unsafe { Atomic::from_ptr(&raw mut bindings::kvm_ecs_key.key.enabled.counter) };
-        enabled.load(Relaxed) > 0
-    }
-
-    /// Forgets stale counts, then turns the key on.
-    fn start() -> Result<Self> {
-        if Self::is_on() {
-            return Err(EBUSY);
-        }
-        // SAFETY: The key is off, as `kvm_ecs_reset_counts()` requires; only this module turns it
-        // on, and module init is serialised.
-        unsafe { bindings::kvm_ecs_reset_counts() };
-        // SAFETY: `kvm_ecs_key` is a static key defined by C; `static_key_enable()` may sleep,
-        // which module init may.
-        unsafe { bindings::static_key_enable(&raw mut bindings::kvm_ecs_key.key) };
-        // INVARIANT: The key is on now.
-        Ok(Self(()))
-    }
-}
-
-impl Drop for Counting {
-    fn drop(&mut self) {
-        // SAFETY: `kvm_ecs_key` is a static key defined by C; this runs in process context at
-        // module exit or when init fails, which may sleep.
-        unsafe { bindings::static_key_disable(&raw mut bindings::kvm_ecs_key.key) };
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Registration with the host: MSR_KVM_ECS on every online CPU, through CPU hotplug.
 
 /// `MSR_KVM_ECS` writes and the writes the host refused with a #GP.
 static MSR_WRITES: Atomic<i32> = Atomic::new(0);
 static MSR_ERRORS: Atomic<i32> = Atomic::new(0);
 
-/// The CPU that one of this module's hotplug callbacks runs on.
-///
-/// # Invariants
-///
-/// Only exists inside `Hotplug::online` and `Hotplug::offline` for their CPU `cpu`: cpuhp runs
-/// them on that CPU, in its hotplug thread, which is bound to it.
-struct OnCpu {
-    cpu: CpuId,
-    _not_send: PhantomData<*mut ()>,
+/// Writes `MSR_KVM_ECS` of `on`'s CPU, counting the writes and the refusals.
+fn write_msr(on: &OnCpu, val: u64) -> Result {
+    MSR_WRITES.add(1, Relaxed);
+    let ret = on.write_msr(val);
+    if ret.is_err() {
+        MSR_ERRORS.add(1, Relaxed);
+    }
+    ret
 }
 
-impl OnCpu {
-    /// Writes `MSR_KVM_ECS` of this CPU; the kernel records the value for the early give-back and
-    /// for shutdown. `Err(EIO)` if the host refused it with a #GP.
-    fn write_msr(&self, val: u64) -> Result {
-        MSR_WRITES.add(1, Relaxed);
-        // SAFETY: By the type invariant we run on `cpu` and cannot migrate, as
-        // `kvm_ecs_write_msr()` requires.
-        let ret = to_result(unsafe { bindings::kvm_ecs_write_msr(val) });
-        if ret.is_err() {
-            MSR_ERRORS.add(1, Relaxed);
-        }
-        ret
-    }
-
-    /// Registers this CPU's area: with the preemption counter if the host accepts it, else
-    /// without (the host refuses a flag it does not know with a #GP).
-    fn register(&self) {
-        let Some(area) = Area::of(self.cpu) else {
+/// Registers the area of `on`'s CPU: with the preemption counter if the host accepts it, else
+/// without (the host refuses a flag it does not know with a #GP).
+fn register(on: &OnCpu) {
+    let cpu = on.cpu();
+    let Some(area) = Area::of(cpu.id()) else {
+        return;
+    };
+    let Some(gpa) = area.gpa() else {
+        pr_err!("cpu {}: area not 64-byte aligned\n", cpu.as_u32());
+        return;
+    };
+    for pc in [PreemptCount::of(cpu.id()), None] {
+        // SAFETY: We run on the area's CPU (`on`) and the area is not registered: either this
+        // CPU just came online or the previous write failed.
+        unsafe { area.configure(pc) };
+        if write_msr(on, gpa | MSR_ENABLED).is_ok() {
             return;
-        };
-        let Some(gpa) = area.gpa() else {
-            pr_err!("cpu {}: area not 64-byte aligned\n", self.cpu.as_u32());
-            return;
-        };
-        for pc in [PreemptCount::of(self.cpu), None] {
-            // SAFETY: We run on the area's CPU (type invariant) and the area is not registered:
-            // either this CPU just came online or the previous write failed.
-            unsafe { area.configure(pc) };
-            if self.write_msr(gpa | MSR_ENABLED).is_ok() {
-                return;
-            }
-            if pc.is_none() {
-                break;
-            }
         }
-        pr_warn!("cpu {}: the host refused MSR_KVM_ECS\n", self.cpu.as_u32());
+        if pc.is_none() {
+            break;
+        }
     }
+    pr_warn!("cpu {}: the host refused MSR_KVM_ECS\n", cpu.as_u32());
 }
 
 /// A dynamic CPU hotplug state that registers each online CPU's area with the host and
@@ -459,13 +189,9 @@ impl Hotplug {
     ///
     /// Only cpuhp may call it: it runs AP online callbacks on `cpu`, in its hotplug thread.
     unsafe extern "C" fn online(cpu: c_uint) -> c_int {
-        if let Some(cpu) = CpuId::from_u32(cpu) {
-            // INVARIANT: By the safety requirements we run on `cpu`, in its bound hotplug thread.
-            OnCpu {
-                cpu,
-                _not_send: PhantomData,
-            }
-            .register();
+        if let Some(cpu) = CpuId::from_u32(cpu).and_then(PossibleCpu::of) {
+            // SAFETY: By the safety requirements we run on `cpu`, in its bound hotplug thread.
+            register(&unsafe { OnCpu::new(cpu) });
         }
         // A CPU the host refuses still comes online, unregistered.
         0
@@ -477,15 +203,12 @@ impl Hotplug {
     ///
     /// As for [`Self::online`].
     unsafe extern "C" fn offline(cpu: c_uint) -> c_int {
-        if let Some(cpu) = CpuId::from_u32(cpu) {
-            // INVARIANT: As for `online`.
-            let on = OnCpu {
-                cpu,
-                _not_send: PhantomData,
-            };
-            if Area::of(cpu).is_some_and(|area| area.msr() != 0) {
+        if let Some(cpu) = CpuId::from_u32(cpu).and_then(PossibleCpu::of) {
+            // SAFETY: As for `online`.
+            let on = unsafe { OnCpu::new(cpu) };
+            if kvm_ecs::msr_of(cpu) != 0 {
                 // Disabling cannot fail: 0 has no reserved bits.
-                let _ = on.write_msr(0);
+                let _ = write_msr(&on, 0);
             }
         }
         0
@@ -505,61 +228,6 @@ impl Drop for Hotplug {
 struct Registration {
     _hotplug: Option<Hotplug>,
     _counting: Counting,
-}
-
-// ---------------------------------------------------------------------------
-// The guest's eCS API (Kashyap et al., Table 1), through the kernel's out-of-line wrappers.
-
-/// A section counted in this task's `preemptible_count`; ends when dropped.
-///
-/// The count belongs to the task (the scheduler saves and restores it), so the guard must stay
-/// on it.
-struct PreemptibleSection(PhantomData<*mut ()>);
-
-impl PreemptibleSection {
-    fn enter() -> Self {
-        // SAFETY: Always safe to call; a no-op unless the counting is on.
-        unsafe { bindings::__kvm_ecs_activate_preemptible() };
-        Self(PhantomData)
-    }
-}
-
-impl Drop for PreemptibleSection {
-    fn drop(&mut self) {
-        // SAFETY: Matches the `activate` of `enter`, on the same task.
-        unsafe { bindings::__kvm_ecs_deactivate_preemptible() };
-    }
-}
-
-/// A section counted in this CPU's `nonpreemptible_count`; ends when dropped.
-///
-/// That counter belongs to the vCPU, so the section may not migrate: it borrows the proof that
-/// interrupts, and with them preemption, are off.
-struct NonpreemptibleSection<'a>(PhantomData<&'a LocalInterruptDisabled>);
-
-impl<'a> NonpreemptibleSection<'a> {
-    fn enter(_irq: &'a LocalInterruptDisabled) -> Self {
-        // SAFETY: Always safe to call; a no-op unless the counting is on.
-        unsafe { bindings::__kvm_ecs_activate_nonpreemptible() };
-        Self(PhantomData)
-    }
-}
-
-impl Drop for NonpreemptibleSection<'_> {
-    fn drop(&mut self) {
-        // SAFETY: Matches the `activate` of `enter`, on the same CPU (interrupts stayed off).
-        unsafe { bindings::__kvm_ecs_deactivate_nonpreemptible() };
-    }
-}
-
-fn vcpu_preempted(cpu: CpuId) -> bool {
-    // SAFETY: Any CPU number below `nr_cpu_ids` is fine; the kernel reads its area.
-    unsafe { bindings::__kvm_ecs_is_vcpu_preempted(cpu.into()) }
-}
-
-fn pcpu_overcommitted(cpu: CpuId) -> bool {
-    // SAFETY: As for `vcpu_preempted`.
-    unsafe { bindings::__kvm_ecs_is_pcpu_overcommitted(cpu.into()) }
 }
 
 // ---------------------------------------------------------------------------
@@ -638,8 +306,10 @@ struct Results {
 /// This CPU's counter, read with interrupts off so that the two belong together.
 fn sample(which: Counter) -> (u32, u32) {
     let irq = local_interrupt_disable();
-    let area = Area::this_cpu(&irq);
-    (area.cpu.as_u32(), area.count(which))
+    match Area::this_cpu(&irq) {
+        Some(area) => (area.cpu().as_u32(), area.count(which)),
+        None => (PossibleCpu::current().as_u32(), 0),
+    }
 }
 
 fn busy_wait(ms: u32) {
@@ -748,7 +418,7 @@ fn show_state(shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
     writeln!(f, "kvm_features: {:#010x}", shim.host.kvm_features)?;
     writeln!(f, "KVM_FEATURE_ECS: {}", u8::from(shim.host.has_ecs()))?;
-    writeln!(f, "counting: {}", u8::from(Counting::is_on()))?;
+    writeln!(f, "counting: {}", u8::from(kvm_ecs::counting()))?;
     let registered = cpus_in(online_mask())
         .filter(|&cpu| Area::of(cpu).is_some_and(|a| a.msr() != 0))
         .count();
@@ -787,8 +457,8 @@ fn show_cpus(_shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             " {} {} {} {} {} {:#x}",
             s.base,
             s.extensions_granted,
-            u8::from(vcpu_preempted(cpu)),
-            u8::from(pcpu_overcommitted(cpu)),
+            u8::from(vcpu_preempted(area.cpu())),
+            u8::from(pcpu_overcommitted(area.cpu())),
             s.extension_granted,
             area.msr()
         )?;
@@ -852,7 +522,7 @@ struct Ecs {
 
 impl Ecs {
     fn start(mode: Mode) -> Result<Option<Registration>> {
-        if Counting::is_on() {
+        if kvm_ecs::counting() {
             return Err(EBUSY);
         }
         for cpu in cpus_in(possible_mask()) {

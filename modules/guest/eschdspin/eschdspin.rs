@@ -5,7 +5,6 @@
 use core::fmt;
 use kernel::{
     bindings,
-    cpu::CpuId,
     debugfs::Scope,
     error::to_result,
     prelude::*,
@@ -15,9 +14,14 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+#[path = "../../common/cpus.rs"]
+mod cpus;
+use cpus::PossibleCpu;
 #[path = "../../common/knob.rs"]
 mod knob;
 use knob::read_command;
+#[path = "../../common/kvm_ecs.rs"]
+mod kvm_ecs;
 #[path = "../../common/param.rs"]
 mod param;
 use param::in_range;
@@ -188,21 +192,19 @@ fn single_task_running() -> bool {
 
 /// The eCS hints the host shares with this vCPU, if it shares them.
 struct HostHints {
-    cpu: CpuId,
+    cpu: PossibleCpu,
 }
 
 impl HostHints {
-    /// This vCPU's hints, if its eCS area is registered with the host.
+    /// This vCPU's hints, if its eCS area is registered with the host. The hook runs with
+    /// preemption off, so the vCPU stays this one.
     fn here() -> Option<Self> {
-        let cpu = CpuId::current();
-        // SAFETY: Any CPU number is valid to ask; the function only reads a per-CPU value.
-        let registered = unsafe { bindings::kvm_ecs_msr_of(cpu.as_u32()) } != 0;
-        registered.then_some(Self { cpu })
+        let cpu = PossibleCpu::current();
+        (kvm_ecs::msr_of(cpu) != 0).then_some(Self { cpu })
     }
 
     fn pcpu_overloaded(&self) -> bool {
-        // SAFETY: Reads a byte of the CPU's eCS area, which exists for every possible CPU.
-        unsafe { bindings::__kvm_ecs_is_pcpu_overcommitted(self.cpu.as_u32() as i32) }
+        kvm_ecs::pcpu_overcommitted(self.cpu)
     }
 }
 
