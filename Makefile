@@ -13,7 +13,8 @@
 #                     guest selftests and the nested ones in a debug L1
 #   make fuzz         random and edge MSR_KVM_ECS values from an L2 for
 #                     FUZZ_SECONDS (600) beside an L2 using eCS
-#   make lint         rustfmt and clippy on our kernel modules
+#   make lint         rustfmt and clippy on our kernel modules, shellcheck
+#                     on our shell scripts, pyflakes on our Python
 #   make bench-rcu    the call_rcu() memory microbenchmark, baseline and
 #                     overcommitted (scripts/bench/rcu.sh)
 #   make bench-cost   the cost of an empty critical section, kvm_ecs_key
@@ -104,9 +105,20 @@ check-debug: debug-images
 	ECS_CHECK_ONLY="guest-debug nested-debug nested-host-debug" tests/run-all.sh
 .PHONY: check-debug
 
-lint: $(KERNEL_STAMP)
+lint: lint-rustfmt lint-shell lint-python lint-clippy
+.PHONY: lint-rustfmt lint-shell lint-python
+
+lint-rustfmt: $(KERNEL_STAMP)
 	rustfmt --check --edition 2021 --config-path $(KERNEL_DIR)/src/.rustfmt.toml $(shell find modules -name '*.rs')
-	$(MAKE) lint-clippy
+
+# Every tracked shell script: *.sh (the sourced libraries say their shell)
+# and the ones without the suffix.
+SHELL_SCRIPTS = $(shell git ls-files '*.sh') .ci/run scripts/vm scripts/console-check scripts/initramfs/init
+lint-shell:
+	shellcheck -S warning $(SHELL_SCRIPTS)
+
+lint-python:
+	pyflakes3 $(shell git ls-files '*.py')
 
 # Clippy runs as the compiler, so every crate is rebuilt in a scratch output
 # directory; the modules that go into the images are left alone.

@@ -112,6 +112,7 @@ kmake -s KCONFIG_ALLCONFIG="$dir/build/ecs.fragment" allnoconfig
 # A scenario's fragment overrides the base: only an option's last
 # assignment counts.
 missing=0
+# shellcheck disable=SC1087 # awk's arrays, in single quotes
 while IFS= read -r line; do
 	name=${line%%=*}
 	if [ "${line#*=}" = n ]; then

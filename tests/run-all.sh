@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # `make check`: every test the suite has, as one nested KTAP stream.
-#   1. host-side Rust (cargo test in tests/host), rustfmt and clippy on our
-#      kernel modules (make lint), host-side script tests (tests/scripts)
+#   1. host-side Rust (cargo test in tests/host), the linters of make lint
+#      (rustfmt, clippy, shellcheck, pyflakes), host-side script tests
+#      (tests/scripts)
 #   2. the guest selftests (tests/guest) in a TCG guest
 #   3. the nested selftests (tests/nested) in a 1-vCPU L1 KVM host under
 #      TCG, which boots one L2 guest of the same kernel at a time (in a
@@ -66,30 +67,23 @@ cargo_suite() {
 	return $rc
 }
 
-# rustfmt per module crate, then one clippy build of all of them.
+# The linters of make lint, one case each: rustfmt over our modules, the
+# shell linter over our scripts, pyflakes over our Python, and one clippy
+# build of every module.
 lint_suite() {
-	local roots n=0 i=0 rc=0
-	roots=$(find "$repo/modules" -name '*.rs' | sort)
-	n=$(echo "$roots" | grep -c .)
+	local t i=0 rc=0
 	echo "TAP version 13"
-	echo "1..$((n + 1))"
-	for f in $roots; do
+	echo "1..4"
+	for t in rustfmt shell python clippy; do
 		i=$((i + 1))
-		if rustfmt --check --edition 2021 --config-path "$ECS_KERNEL_DIR/src/.rustfmt.toml" "$f" > "$results/rustfmt.log" 2>&1; then
-			echo "ok $i rustfmt ${f#"$repo"/}"
+		if make -C "$repo" --no-print-directory -s "lint-$t" > "$results/lint-$t.log" 2>&1; then
+			echo "ok $i $t"
 		else
-			sed 's/^/# /' "$results/rustfmt.log" | head -n 20
-			echo "not ok $i rustfmt ${f#"$repo"/}"
+			grep -vE '^make(\[[0-9]+\])?: ' "$results/lint-$t.log" | head -n 40 | sed 's/^/# /'
+			echo "not ok $i $t"
 			rc=1
 		fi
 	done
-	if make -C "$repo" --no-print-directory -s lint-clippy > "$results/clippy.log" 2>&1; then
-		echo "ok $((n + 1)) clippy"
-	else
-		grep -E '^(warning|error)' -A6 "$results/clippy.log" | head -n 40 | sed 's/^/# /'
-		echo "not ok $((n + 1)) clippy"
-		rc=1
-	fi
 	return $rc
 }
 
@@ -122,7 +116,7 @@ vm_suite() {
 	vm_attempt "$name" "$kernel" "$initrd" "$@"
 	rc=$?
 	# An L1 KVM host under TCG can stop dead while an L2 runs: QEMU 10.0
-	# loses an interrupt's notice (README, "Nested reliability"), which
+	# loses an interrupt's notice (docs/nested-reliability.md), which
 	# scripts/vm's nudge should recover within a second. Its heartbeat
 	# (scripts/vm --heartbeat) tells that apart from an L1 that is only
 	# slow and ends it after two minutes of silence. That is not a test

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034 # defines variables for the scripts that source it
 # Shared by the host-side scripts: pins, cache layout, build key, toolchain.
 # Source it from bash; it defines functions and variables only.
 

@@ -69,7 +69,7 @@ hold_check() {
 
 # The MSR values the kernel recorded, one per CPU: all 0x0 if never written.
 msrs_zero() { [ "$(awk '/^cpu/ && $NF != "0x0"' $dir/cpus)" = "" ]; }
-msr_untouched() { [ "$(field msr_writes)" = 0 -a "$(field registered_cpus)" = 0 ] && msrs_zero; }
+msr_untouched() { [ "$(field msr_writes)" = 0 ] && [ "$(field registered_cpus)" = 0 ] && msrs_zero; }
 
 expect_ecs=$(ecs_cmdline expect_ecs)
 ncpus=$(grep -c ^processor /proc/cpuinfo)
@@ -158,7 +158,7 @@ ktap_check holder-count-restored [ -n "$r" -a "$(hv "$r" inside)" = 1 -a "$(hv "
 # looks, up to AT_REST_TRIES times 0.2 s apart).
 if [ "$ncpus" -gt 1 ]; then
 	idle=0
-	for i in $(seq $AT_REST_TRIES); do
+	for _ in $(seq $AT_REST_TRIES); do
 		if awk '$1 == "self" { s = $2 } /^cpu/ { pc[$1] = $4; base[$1] = $5 }
 			END { for (c in pc) if (c != s && pc[c] == 1 && base[c] == 1) exit 0; exit 1 }' $dir/cpus; then
 			idle=1

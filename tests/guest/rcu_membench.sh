@@ -41,7 +41,7 @@ ktap_check load insmod $ko duration=$duration
 ktap_check report-present [ -r $dir/summary -a -r $dir/series -a -r $dir/gp_samples -a -w $dir/control ]
 # Draining takes a grace period or two; 30 s allows a slow (TCG, debug) guest.
 RUN_DRAIN_MAX_S=30
-ktap_check run-done wait_state done $((duration + RUN_DRAIN_MAX_S))
+ktap_check run-done wait_state "done" $((duration + RUN_DRAIN_MAX_S))
 sed 's/^/# /' $dir/summary 2>/dev/null
 
 workers=$(field workers)
@@ -123,7 +123,7 @@ CAP_SLACK_PER_CPU_BYTES=1024
 # A 2 s run and its drain; as RUN_DRAIN_MAX_S, room for a slow guest.
 CAP_RUN_MAX_S=30
 insmod $ko duration=2 rate=20000 max_outstanding_bytes=$cap
-if wait_state done $CAP_RUN_MAX_S; then
+if wait_state "done" $CAP_RUN_MAX_S; then
 	grep -E '^(allocated|peak_outstanding_bytes|cap_stalls|cap_stall_ms|gp_mean_us):' $dir/summary | sed 's/^/# cap: /'
 	ktap_check cap-stalls [ "$(field cap_stalls)" -gt 0 ]
 	ktap_check cap-respected [ "$(field peak_outstanding_bytes)" -le $((cap + CAP_SLACK_PER_CPU_BYTES * $(nproc))) ]
@@ -140,7 +140,7 @@ echo start > $dir/control
 sleep 1
 ktap_check control-start [ "$(cat $dir/control)" = running ]
 echo stop > $dir/control
-ktap_check control-stop [ "$(field state)" = done -a "$(field stopped_early)" = 1 -a \
+ktap_check control-stop [ "$(field state)" = "done" -a "$(field stopped_early)" = 1 -a \
 	"$(field outstanding_objects)" = 0 -a "$(field callbacks)" = "$(field allocated)" -a "$(field allocated)" -gt 0 ]
 unload
 

@@ -18,6 +18,7 @@ cpu_jiffies() {
 }
 
 ktap_begin 1
+# shellcheck disable=SC2046 # two numbers, split on purpose
 set -- $(cpu_jiffies)
 idle0=$1 total0=$2
 end=$(($(date +%s) + seconds))
@@ -27,6 +28,7 @@ while [ $i -lt "$(nproc)" ]; do
 	i=$((i + 1))
 done
 wait
+# shellcheck disable=SC2046 # as above
 set -- $(cpu_jiffies)
 idle=$(($1 - idle0)) total=$(($2 - total0))
 ktap_info "idle $idle of $total jiffies over ${seconds}s on $(nproc) vCPUs"

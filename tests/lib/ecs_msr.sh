@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
 # MSR_KVM_ECS from a guest's user space, through /dev/cpu/N/msr and cpuid
 # (busybox has no rdmsr/wrmsr). Source after ktap.sh; ecs_msr_require skips
 # the whole test where the host does not offer eCS.

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
 # KTAP output for the shell selftests (busybox ash and bash alike), with
 # kselftest exit codes: 0 pass, 1 fail, 4 skip.
 #

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
 # Helpers for tests that run in an L1 guest and start L2 guests under KVM.
 
 # Skip unless this L1 can be a KVM host; load kvm_amd once the TSC rate

@@ -7,6 +7,7 @@
 # that the list shrinks with the series.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 ECS_REPO=$repo
 . "$repo/scripts/lib/common.sh"
 checkpatch=$PRISTINE_SRC/scripts/checkpatch.pl

@@ -8,6 +8,7 @@
 # once and seconds after.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 ECS_REPO=$repo
 . "$repo/scripts/lib/common.sh"
 [ -f "$PRISTINE_SRC/.complete" ] || ktap_missing_all "no pinned kernel source (scripts/setup.sh)"

@@ -10,6 +10,7 @@
 # the same way.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 ECS_REPO=$repo
 . "$repo/scripts/lib/common.sh"
 vm=$repo/scripts/vm

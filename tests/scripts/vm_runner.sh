@@ -9,6 +9,7 @@
 # guest as serial interrupts and leaves no trace on the console.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 ECS_REPO=$repo
 . "$repo/scripts/lib/common.sh"
 vm=$repo/scripts/vm

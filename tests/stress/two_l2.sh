@@ -16,12 +16,15 @@ pid_a=$!
 l2_vm l2b /tmp/l2b --smp 2 -- /ecs/tests/lib/busy.sh "$busy" &
 pid_b=$!
 wait $pid_a
+# shellcheck disable=SC2034 # rc_a and rc_b are read through eval below
 rc_a=$?
 wait $pid_b
+# shellcheck disable=SC2034
 rc_b=$?
 for g in a b; do
 	sed 's/^/    /' /tmp/l2$g.ktap
-	eval rc=\$rc_$g
+	rc=
+	eval "rc=\$rc_$g"
 	ktap_check "l2$g-busy-${busy}s" [ "$rc" = 0 ]
 done
 ktap_info "both L2s done in $(($(date +%s) - start))s; $(grep seconds= /tmp/l2a/status) / $(grep seconds= /tmp/l2b/status)"

@@ -24,7 +24,7 @@ fi
 insmod $ko "$@" || exit 1
 limit=$(($(field duration_s) + 120))
 start=$(cut -d. -f1 /proc/uptime)
-while [ "$(field state)" != done ]; do
+while [ "$(field state)" != "done" ]; do
 	if [ $(($(cut -d. -f1 /proc/uptime) - start)) -gt "$limit" ]; then
 		echo "rcu_membench_dump: run not done after ${limit}s" >&2
 		cat $dir/summary >&2
