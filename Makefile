@@ -3,7 +3,8 @@
 # modules, test VMs. See README.md.
 #
 #   make              kernel + modules + initramfs images
-#   make demo         boot a TCG guest, load ecs_pvinfo, show its report
+#   make demo         the problem and the fix in a few minutes: nested VMs,
+#                     without and with the host side (scripts/demo.sh)
 #   make check        every test: host-side cargo tests, then the KTAP
 #                     selftests in a TCG guest and in an L2 guest of an
 #                     L1 KVM host, on the default and the debug kernel
@@ -56,7 +57,7 @@ export ECS_DEBUG_HOST_INITRD := $(DEBUG_KERNEL_DIR)/images/host-default-l2.cpio
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
 TEST_FILES := $(shell find tests -type f -not -path 'tests/host/*' -not -path 'tests/scripts/*')
-VM_FILES := $(TEST_FILES) $(shell find scripts/bench/vm scripts/demo -type f)
+VM_FILES := $(TEST_FILES) $(shell find scripts/bench/vm -type f)
 INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/initramfs/init scripts/vm scripts/console-check $(VM_FILES)
 
 .PHONY: all kernel modules images demo check lint lint-clippy clean-modules
@@ -78,8 +79,9 @@ $(ECS_GUEST_INITRD): $(MODULES_OUT)/.built $(INITRAMFS_INPUTS)
 $(ECS_HOST_INITRD): $(ECS_GUEST_INITRD) $(KERNEL_STAMP)
 	ECS_MODULES_DIR=$(MODULES_OUT) scripts/mkinitramfs.sh host $(KERNEL_DIR) $(ECS_GUEST_INITRD) $@
 
+DEMO_ARGS ?=
 demo: images
-	scripts/vm --initrd $(ECS_GUEST_INITRD) --name demo -- /ecs/demo/guest.sh
+	scripts/demo.sh $(DEMO_ARGS)
 
 check: images debug-images
 	tests/run-all.sh

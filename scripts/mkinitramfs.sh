@@ -6,8 +6,7 @@
 #   mkinitramfs.sh guest KDIR OUT
 #       busybox, /init, the kernel's modules, our modules, tests/ (as
 #       /ecs/tests), the benchmarks' in-VM parts (scripts/bench/vm, as
-#       /ecs/bench), the demo (scripts/demo, as /ecs/demo) and the static
-#       C tools among them (in /ecs/bin).
+#       /ecs/bench) and the static C tools among them (in /ecs/bin).
 #   mkinitramfs.sh host KDIR GUEST_CPIO OUT [L2_BZIMAGE]
 #       all of the guest's, plus what an L1 KVM host needs to start L2
 #       guests: qemu-system-x86_64 with its libraries and firmware, the
@@ -52,9 +51,8 @@ cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
 badness=$kdir/src/tools/testing/selftests/rcutorture/bin/console-badness.sh
 [ -r "$badness" ] || die "$badness not found: console-check needs it"
 cp "$badness" "$root/ecs/scripts/"
-# The benchmarks' in-VM drivers and loads, and the demo's guest side.
+# The benchmarks' in-VM drivers and loads (make demo's too).
 rsync -a --exclude '*.c' "$ECS_REPO/scripts/bench/vm/" "$root/ecs/bench/"
-rsync -a "$ECS_REPO/scripts/demo/" "$root/ecs/demo/"
 mkdir -p "$root/ecs/bin"
 for src in scripts/bench/vm/psearchy_load.c tests/lib/kvm_tsc_rate.c tests/lib/ecs_msr_fuzz.c; do
 	tool=$(basename "$src" .c)
