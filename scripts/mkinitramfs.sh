@@ -46,6 +46,11 @@ fi
 mkdir -p "$root/ecs/scripts"
 # Only what runs inside a VM: not the host-side crates and their build output.
 rsync -a --exclude /host/ --exclude /scripts/ "$ECS_REPO/tests/" "$root/ecs/tests/"
+# tests/lib/ktap.sh prints its results through the pinned tree's kselftest
+# helpers.
+helpers=$kdir/src/tools/testing/selftests/kselftest/ktap_helpers.sh
+[ -r "$helpers" ] || die "$helpers not found: tests/lib/ktap.sh needs it"
+cp "$helpers" "$root/ecs/tests/lib/"
 cp "$ECS_REPO/scripts/vm" "$ECS_REPO/scripts/console-check" "$root/ecs/scripts/"
 # console-check's patterns: the pinned tree's rcutorture console-badness.sh.
 badness=$kdir/src/tools/testing/selftests/rcutorture/bin/console-badness.sh

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# eSCHDSPIN (issue 11), guest side: with each policy (stock, SCHDSPIN,
+# eSCHDSPIN, guest side: with each policy (stock, SCHDSPIN,
 # eSCHDSPIN; here the host shares no eCS hints, so eSCHDSPIN falls back),
 # locktorture on mutexes and on rwsems and the Psearchy-like load
 # (mmap/munmap and file churn in one directory: mmap_lock and i_rwsem
@@ -17,7 +17,7 @@ load=/ecs/bin/psearchy_load
 dir=/sys/kernel/debug/eschdspin
 ktap_require_module $ko
 [ -x $load ] || ktap_missing_all "no $load in the initramfs"
-[ "$(nproc)" -ge 2 ] || ktap_skip_all "needs 2 vCPUs for waiters to spin on"
+[ "$(nproc)" -ge 2 ] || ktap_skip_test "needs 2 vCPUs for waiters to spin on"
 seconds=${ESCHDSPIN_SECONDS:-4}
 work=$(mktemp -d /tmp/eschdspin.XXXXXX)
 

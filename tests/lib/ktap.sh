@@ -1,24 +1,34 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=sh
 # KTAP output for the shell selftests (busybox ash and bash alike), with
-# kselftest exit codes: 0 pass, 1 fail, 4 skip.
+# kselftest exit codes: 0 pass, 1 fail, 4 skip. The results and totals are
+# the pinned tree's kselftest ktap_helpers.sh; this file adds what our
+# tests need around them (checks, CI's rule for skips, kernel-log marks,
+# the splat oracle, leak checks).
 #
 #   . /ecs/tests/lib/ktap.sh
 #   ktap_begin 3
-#   ktap_result "name" true-or-false-command...
+#   ktap_check NAME COMMAND...
 #   ktap_pass NAME / ktap_fail NAME [why] / ktap_skip NAME why
 #   ktap_end
 
-KTAP_PASS=0
-KTAP_FAIL=0
-KTAP_SKIP=0
-KTAP_NUM=0
-KTAP_PLANNED=0
+# ktap_helpers.sh: beside this file in every initramfs (scripts/mkinitramfs.sh
+# copies it), else in the built tree (host-side tests, run by make with
+# ECS_KERNEL_DIR).
+for _h in /ecs/tests/lib/ktap_helpers.sh \
+	"${ECS_KERNEL_DIR:-/nonexistent}/src/tools/testing/selftests/kselftest/ktap_helpers.sh"; do
+	[ -r "$_h" ] && break
+done
+if [ ! -r "$_h" ]; then
+	echo "ktap.sh: no kselftest ktap_helpers.sh (run through make, which sets ECS_KERNEL_DIR)" >&2
+	exit 1
+fi
+# shellcheck source=/dev/null # the pinned tree's file, found above
+. "$_h"
 
 ktap_begin() {
-	KTAP_PLANNED=$1
-	echo "TAP version 13"
-	echo "1..$1"
+	ktap_print_header
+	ktap_set_plan "$1"
 }
 
 ktap_info() {
@@ -26,22 +36,17 @@ ktap_info() {
 }
 
 ktap_pass() {
-	KTAP_NUM=$((KTAP_NUM + 1))
-	KTAP_PASS=$((KTAP_PASS + 1))
-	echo "ok $KTAP_NUM $1"
+	ktap_test_pass "$1"
 }
 
 ktap_fail() {
-	KTAP_NUM=$((KTAP_NUM + 1))
-	KTAP_FAIL=$((KTAP_FAIL + 1))
 	[ -n "${2:-}" ] && echo "# $1: $2"
-	echo "not ok $KTAP_NUM $1"
+	ktap_test_fail "$1"
 }
 
 ktap_skip() {
-	KTAP_NUM=$((KTAP_NUM + 1))
-	KTAP_SKIP=$((KTAP_SKIP + 1))
-	echo "ok $KTAP_NUM $1 # SKIP $2"
+	echo "# $1: $2"
+	ktap_test_skip "$1"
 }
 
 # ktap_check NAME COMMAND...: pass if COMMAND succeeds.
@@ -51,11 +56,11 @@ ktap_check() {
 	if "$@"; then ktap_pass "$_ktap_name"; else ktap_fail "$_ktap_name" "failed: $*"; fi
 }
 
-# The whole test cannot run here.
-ktap_skip_all() {
-	echo "TAP version 13"
-	echo "1..0 # SKIP $*"
-	exit 4
+# ktap_skip_test WHY: the whole test cannot run here.
+ktap_skip_test() {
+	ktap_print_header
+	ktap_skip_all "$*"
+	exit "$KSFT_SKIP"
 }
 
 # Under CI (CI=true; a VM has ecs.ci=1 on its command line, which
@@ -69,12 +74,12 @@ ktap_ci() {
 # images, QEMU). A SKIP on a developer's machine, a failure under CI.
 ktap_missing_all() {
 	if ktap_ci; then
-		echo "TAP version 13"
-		echo "# missing under CI, not a skip: $*"
-		echo "1..0"
-		exit 1
+		ktap_print_header
+		ktap_print_msg "missing under CI, not a skip: $*"
+		ktap_set_plan 0
+		exit "$KSFT_FAIL"
 	fi
-	ktap_skip_all "$*"
+	ktap_skip_test "$*"
 }
 
 # ktap_missing NAME WHY: one result that cannot run because a part of the
@@ -126,15 +131,18 @@ $(sed 's/^/own pattern: /' "$_log.own")"
 	ktap_check "$1" [ $_rc = 0 ]
 }
 
+# The totals, then the exit code: 1 if anything failed or the plan was not
+# met, 4 if nothing passed (all skipped), else 0.
 ktap_end() {
-	if [ "$KTAP_NUM" -ne "$KTAP_PLANNED" ]; then
-		echo "# planned $KTAP_PLANNED tests but ran $KTAP_NUM"
-		exit 1
+	_ran=$((KTAP_TESTNO - 1))
+	if [ "$_ran" -ne "$KSFT_NUM_TESTS" ]; then
+		echo "# planned $KSFT_NUM_TESTS tests but ran $_ran"
+		exit "$KSFT_FAIL"
 	fi
-	echo "# Totals: pass:$KTAP_PASS fail:$KTAP_FAIL xfail:0 xpass:0 skip:$KTAP_SKIP error:0"
-	[ "$KTAP_FAIL" -eq 0 ] || exit 1
-	[ "$KTAP_PASS" -gt 0 ] || exit 4
-	exit 0
+	ktap_print_totals
+	[ "$KTAP_CNT_FAIL" -eq 0 ] || exit "$KSFT_FAIL"
+	[ "$KTAP_CNT_PASS" -gt 0 ] || exit "$KSFT_SKIP"
+	exit "$KSFT_PASS"
 }
 
 # Kernel command-line value of ecs.NAME=VALUE, empty if absent.
