@@ -141,7 +141,7 @@ fuzz: images
 	ECS_CHECK_ONLY=fuzz ECS_FUZZ_SECONDS=$(FUZZ_SECONDS) ECS_FUZZ_HOTPLUG=$(FUZZ_HOTPLUG) tests/run-all.sh
 .PHONY: fuzz
 
-# Reliability of two L2 guests at once in the L1 host (README figures).
+# Reliability of two L2 guests at once in the L1 host (docs/nested-reliability.md).
 CAMPAIGN_ARGS ?= --runs 20 --l1-smp 1
 campaign: images
 	scripts/nested-campaign.sh $(CAMPAIGN_ARGS)
@@ -182,18 +182,18 @@ bench-cost: images
 	scripts/bench/cost.sh $(BENCH_COST_ARGS)
 .PHONY: bench-cost
 
-# The eCS host side (issue 5, part 5) in a 1-vCPU L1 with L2 guests:
+# The eCS host side in a 1-vCPU L1 with L2 guests:
 # in-section preemptions avoided, Figure 7 fairness, rcu_membench. Results
 # in results/bench-host/<time>-<commit>/. See scripts/bench/host.sh. The
 # policy's bound and poll are scaled for TCG, where the L2's kernel runs
 # far slower and every exit costs far more than on hardware (the module's
-# defaults, the paper's 1 ms, are in the README's figures too).
+# defaults, the paper's 1 ms, are in docs/results.md too).
 BENCH_HOST_ARGS ?= --repeat 3 -- extension_us=4000 poll_us=500
 bench-host: images
 	scripts/bench/host.sh $(BENCH_HOST_ARGS)
 .PHONY: bench-host
 
-# eSCHDSPIN (issue 11, the paper's Figure 6): the Psearchy-like load in L2
+# eSCHDSPIN (the paper's Figure 6): the Psearchy-like load in L2
 # guests of a 1-vCPU L1 (one, two and four L2 vCPUs on its CPU) and of a
 # 2-vCPU L1 (not dependable), under each waiting policy (about 35 min). Results in results/bench-spin/<time>-<commit>/. See
 # scripts/bench/spin.sh.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Parse what scripts/bench/vm/ecs_host_bench.sh printed in the L1 of
-scripts/bench/host.sh and report the three results of issue 5, part 5:
+scripts/bench/host.sh and report its three results:
 (a) the fraction of in-critical-section preemptions avoided, (b) fairness
 (Figure 7, drawn as fairness.png), (c) rcu_membench without and with the
 policy. Writes samples.json (every raw sample) and report.txt.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# The eCS host side measured (issue 5, part 5) in a 1-vCPU L1 of our host
+# The eCS host side measured in a 1-vCPU L1 of our host
 # kernel under TCG, with L2 guests of the same kernel:
 #   (a) the fraction of in-critical-section preemptions that eCS avoids
 #       (paper: 85-100%), a churn load in a 2-vCPU L2, without and with
@@ -10,7 +10,7 @@
 #       10 s (paper: 4.95 s each);
 #   (c) rcu_membench in an overcommitted L2, without and with the policy;
 #   and (abuse) fairness again with an annotated L2 that keeps a
-#       non-preemptible section open almost all the time (issue 7).
+#       non-preemptible section open almost all the time.
 # scripts/bench/vm/ecs_host_bench.sh runs in the L1 and prints raw data;
 # scripts/bench/host-report.py parses it, prints the three results and
 # draws fairness.png.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# eSCHDSPIN measured (issue 11; the paper's Figure 6): the Psearchy-like
+# eSCHDSPIN measured (the paper's Figure 6): the Psearchy-like
 # load (scripts/bench/vm/psearchy_load.c) in L2 guests of our host kernel, under
 # each waiting policy of modules/guest/eschdspin (stock, SCHDSPIN, eSCHDSPIN), all
 # with eCS on (the ecs_host policy in the L1, the shim in the L2s), in a

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Bad input to our guest modules (issue 7): every parameter gets zero,
+# Bad input to our guest modules: every parameter gets zero,
 # negative, huge, overflowing and non-numeric values it cannot use; each
 # load must fail with a kernel message naming the parameter and leave
 # nothing behind (no module, no debugfs directory). The debugfs knobs get

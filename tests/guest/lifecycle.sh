@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Lifecycle under load (issue 7): while a busy loop runs on every vCPU and
+# Lifecycle under load: while a busy loop runs on every vCPU and
 # the benchmark load of eSCHDSPIN (psearchy_load: mmap_lock and i_rwsem
 # writers) runs over and over, each of our guest modules is loaded and
 # unloaded 100 times (rcu_membench in the middle of a run, so that its

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in an L1 guest: malformed MSR_KVM_ECS writes from one guest while
-# another keeps using eCS (issue 7). With the policy ecs_host loaded, a
+# another keeps using eCS. With the policy ecs_host loaded, a
 # 2-vCPU "bystander" L2 registers its shim and runs locktorture; once it
 # runs, a 1-vCPU "attacker" L2 writes every kind of malformed value
 # (tests/lib/ecs_bad_msr_load.sh) and must get #GP each time, then still be

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# eSCHDSPIN with real host hints (issue 11): a 2-vCPU L2 of this L1, whose
+# eSCHDSPIN with real host hints: a 2-vCPU L2 of this L1, whose
 # vCPU threads share the L1's one CPU, with the eCS shim and
 # modules/guest/eschdspin under eSCHDSPIN, the ecs_host policy loaded here. The
 # L2 (tests/lib/eschdspin_hints_load.sh) checks that eSCHDSPIN reads the

@@ -36,7 +36,7 @@ insmod /ecs/modules/ecs_host.ko $* || { echo "eschdspin_bench: insmod ecs_host $
 echo "bench guests=$guests l2_vcpus=$l2_vcpus seconds=$seconds threads=$threads policies=$policies l1_cpus=$(nproc) ecs_host=$*"
 
 # Boot the L2s; an L2 that has not started its load 15 s after the start
-# second hung in its boot (the TCG nested-SVM fault, README): stop them all
+# second hung in its boot (the TCG nested-SVM fault, docs/nested-reliability.md): stop them all
 # and boot them again, at most three times.
 attempt=1
 while :; do
