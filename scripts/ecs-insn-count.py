@@ -85,8 +85,9 @@ no second jmp). No spinlock, rwlock, bh or irq function has a site or
 calls into a function with one; preempt_count_add()/_sub() are inlined
 (no CONFIG_DEBUG_PREEMPT), so no such function exists to check.
 
-Tools: the ELF (sections, symbols, jump table) is parsed here with struct;
-the disassembly comes from llvm-objdump-19 (the kernel's toolchain) unless
+Tools: pyelftools reads the ELF (sections, symbols, the bytes of the jump
+table), the entries are decoded here; the disassembly comes from
+llvm-objdump-19 (the kernel's toolchain) unless
 --objdump or $OBJDUMP names another objdump (GNU objdump works too). The
 output names the tool and its version.
 
@@ -97,6 +98,7 @@ one).
 """
 import argparse
 import bisect
+import collections
 import hashlib
 import heapq
 import json
@@ -107,8 +109,10 @@ import struct
 import subprocess
 import sys
 
-DEFAULT_VMLINUX = ("/root/.cache/ecs-suite/kernels/7.3.4-1~bpo13+1-default/"
-                   "build/vmlinux")
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
 KEY_SYMBOL = "kvm_ecs_key"
 OBJDUMPS = ("llvm-objdump-19", "llvm-objdump", "objdump")
 
@@ -153,67 +157,50 @@ def die(msg):
 
 # ---------------------------------------------------------------- ELF ----
 
+Sym = collections.namedtuple("Sym", "name value size type bind")
+
+
 class Elf:
-    """The parts of an x86-64 ELF file this script needs."""
+    """The sections, symbols and mapped bytes of an x86-64 vmlinux, read
+    through pyelftools."""
 
     def __init__(self, path):
-        with open(path, "rb") as f:
-            self.data = f.read()
-        d = self.data
-        if d[:4] != b"\x7fELF" or d[4] != 2 or d[5] != 1:
-            die(f"{path}: not a 64-bit little-endian ELF file")
-        (machine,) = struct.unpack_from("<H", d, 18)
-        if machine != 62:
-            die(f"{path}: not x86-64 (e_machine {machine})")
-        (shoff,) = struct.unpack_from("<Q", d, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", d, 0x3a)
-        raw = [struct.unpack_from("<IIQQQQIIQQ", d, shoff + i * shentsize)
-               for i in range(shnum)]
-        names_off = raw[shstrndx][4]
-        self.sections = []
-        for name, typ, flags, addr, off, size, link, _, _, entsize in raw:
-            self.sections.append({
-                "name": self._cstr(names_off + name), "type": typ,
-                "flags": flags, "addr": addr, "offset": off, "size": size,
-                "link": link, "entsize": entsize})
-        self.symbols = self._read_symbols()
-
-    def _cstr(self, off):
-        return self.data[off:self.data.index(b"\0", off)].decode()
-
-    def _read_symbols(self):
-        """(name, value, size, type, bind) of .symtab, STT_SECTION/FILE
-        left out."""
-        syms = []
-        for sec in self.sections:
-            if sec["type"] != 2:        # SHT_SYMTAB
-                continue
-            strtab = self.sections[sec["link"]]["offset"]
-            for i in range(sec["size"] // 24):
-                name, info, _, shndx, value, size = struct.unpack_from(
-                    "<IBBHQQ", self.data, sec["offset"] + i * 24)
-                typ, bind = info & 0xf, info >> 4
-                if typ in (3, 4) or not name or shndx == 0:
-                    continue
-                syms.append((self._cstr(strtab + name), value, size, typ,
-                             bind))
-        return syms
+        self.file = open(path, "rb")
+        try:
+            self.elf = ELFFile(self.file)
+        except ELFError as e:
+            die(f"{path}: not an ELF file ({e})")
+        if (self.elf.elfclass != 64 or not self.elf.little_endian
+                or self.elf["e_machine"] != "EM_X86_64"):
+            die(f"{path}: not a 64-bit little-endian x86-64 ELF file")
+        # Section and file symbols name no code; nor do undefined ones.
+        self.symbols = [
+            Sym(sym.name, sym["st_value"], sym["st_size"],
+                sym["st_info"]["type"], sym["st_info"]["bind"])
+            for sec in self.elf.iter_sections()
+            if isinstance(sec, SymbolTableSection)
+            for sym in sec.iter_symbols()
+            if sym.name and sym["st_shndx"] != "SHN_UNDEF"
+            and sym["st_info"]["type"] not in ("STT_SECTION", "STT_FILE")]
 
     def symbol(self, name):
-        for sym in self.symbols:
-            if sym[0] == name:
-                return sym
-        return None
+        return next((sym for sym in self.symbols if sym.name == name), None)
+
+    def section_bytes(self, name):
+        """(address, bytes) of the section NAME, or None."""
+        sec = self.elf.get_section_by_name(name)
+        return (sec["sh_addr"], sec.data()) if sec else None
 
     def read(self, addr, size):
-        """Bytes at a virtual address, from the section holding them."""
-        for sec in self.sections:
-            if (sec["flags"] & 2 and sec["type"] != 8      # ALLOC, !NOBITS
-                    and sec["addr"] <= addr
-                    and addr + size <= sec["addr"] + sec["size"]):
-                off = sec["offset"] + addr - sec["addr"]
-                return self.data[off:off + size]
+        """Bytes at a virtual address, from the segment that maps them."""
+        for off in self.elf.address_offsets(addr, size):
+            self.file.seek(off)
+            return self.file.read(size)
         raise ValueError(f"no file bytes at {addr:#x}")
+
+    def sha256(self):
+        self.file.seek(0)
+        return hashlib.file_digest(self.file, "sha256").hexdigest()
 
 
 def jump_table(elf):
@@ -221,12 +208,8 @@ def jump_table(elf):
     start, stop = (elf.symbol("__start___jump_table"),
                    elf.symbol("__stop___jump_table"))
     if start and stop:
-        return start[1], elf.read(start[1], stop[1] - start[1])
-    for sec in elf.sections:
-        if sec["name"] == "__jump_table":
-            return sec["addr"], elf.data[sec["offset"]:
-                                         sec["offset"] + sec["size"]]
-    return None, b""
+        return start.value, elf.read(start.value, stop.value - start.value)
+    return elf.section_bytes("__jump_table") or (None, b"")
 
 
 def jump_entries(elf):
@@ -251,19 +234,22 @@ class Symbols:
 
     def __init__(self, elf):
         # FUNC symbols with a size; on ties (aliases) a global one first.
-        self.funcs = sorted((s for s in elf.symbols if s[3] == 2 and s[2]),
-                            key=lambda s: (s[1], -s[2], s[4] != 1))
+        self.funcs = sorted((s for s in elf.symbols
+                             if s.type == "STT_FUNC" and s.size),
+                            key=lambda s: (s.value, -s.size,
+                                           s.bind != "STB_GLOBAL"))
         # One name per address: a typed (FUNC, OBJECT) one over a linker
         # label such as __sched_text_start, then a sized one, a global one.
         best = {}
         for s in elf.symbols:
-            if s[3] not in (0, 1, 2) or s[0].startswith("."):
+            if (s.type not in ("STT_NOTYPE", "STT_OBJECT", "STT_FUNC")
+                    or s.name.startswith(".")):
                 continue
-            rank = (s[3] != 0, s[2] > 0, s[4] == 1)
-            if s[1] not in best or rank > best[s[1]][0]:
-                best[s[1]] = (rank, s)
+            rank = (s.type != "STT_NOTYPE", s.size > 0, s.bind == "STB_GLOBAL")
+            if s.value not in best or rank > best[s.value][0]:
+                best[s.value] = (rank, s)
         self.named = [best[a][1] for a in sorted(best)]
-        self.addrs = [s[1] for s in self.named]
+        self.addrs = [s.value for s in self.named]
         self.fields = {}    # symbol -> {offset: field name}
 
     def function_at(self, addr):
@@ -895,14 +881,17 @@ class Report:
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vmlinux", default=os.environ.get("ECS_VMLINUX",
-                                                        DEFAULT_VMLINUX),
-                    help="the vmlinux (default: $ECS_VMLINUX, else "
-                    f"{DEFAULT_VMLINUX})")
+    ap.add_argument("--vmlinux", default=os.environ.get("ECS_VMLINUX"),
+                    help="the vmlinux (default: $ECS_VMLINUX, which make "
+                    "sets to the built one)")
     ap.add_argument("--json", metavar="FILE", help="also write JSON here")
     ap.add_argument("--objdump", default=os.environ.get("OBJDUMP"),
                     help="objdump to disassemble with (default: $OBJDUMP, "
                     f"else the first of {', '.join(OBJDUMPS)} found)")
+    ap.add_argument("--expect", metavar="LABEL=OFF,ON", action="append",
+                    default=[], help="check LABEL against these counts "
+                    "instead of EXPECTED's (tests/scripts/insn_count.sh "
+                    "uses it to see the check fail)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="also print the key-off and key-on instructions of "
                     "each site")
@@ -911,6 +900,14 @@ def parse_args():
 
 def main():
     args = parse_args()
+    for e in args.expect:
+        m = re.fullmatch(r"(\w+)=(\d+),(\d+)", e)
+        if not m or m.group(1) not in EXPECTED:
+            die(f"--expect wants LABEL=OFF,ON with LABEL one of "
+                f"{', '.join(EXPECTED)}, got '{e}'")
+        EXPECTED[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    if not args.vmlinux:
+        die("no vmlinux: pass --vmlinux or set ECS_VMLINUX (make does)")
     if not os.path.isfile(args.vmlinux):
         die(f"{args.vmlinux}: no such file (build the kernel, or pass "
             "--vmlinux or set ECS_VMLINUX)")
@@ -927,8 +924,8 @@ def main():
     entries = jump_entries(elf)
     if not entries:
         die(f"{args.vmlinux}: no jump table")
-    ours = [e for e in entries if e["key"] == key[1]]
-    others = [e for e in entries if e["key"] != key[1]]
+    ours = [e for e in entries if e["key"] == key.value]
+    others = [e for e in entries if e["key"] != key.value]
     if not ours:
         die(f"{args.vmlinux}: no {KEY_SYMBOL} site in the jump table")
 
@@ -937,7 +934,7 @@ def main():
     if fields:
         symbols.fields["kvm_ecs_area"] = fields
     disasm = Disassembler(tool, args.vmlinux, symbols)
-    sha256 = hashlib.sha256(elf.data).hexdigest()
+    sha256 = elf.sha256()
 
     by_func, orphans = {}, []
     for e in ours:
@@ -962,9 +959,9 @@ def main():
 
     print(f"vmlinux: {args.vmlinux}")
     print(f"sha256:  {sha256}")
-    print(f"tool:    {tool} ({disasm.version}) for the disassembly; the "
-          "ELF, symbols and jump table parsed by this script")
-    print(f"key:     {KEY_SYMBOL} at {key[1]:#x}: {len(ours)} sites in "
+    print(f"tool:    {tool} ({disasm.version}) for the disassembly, "
+          "pyelftools for the ELF, its symbols and the jump table")
+    print(f"key:     {KEY_SYMBOL} at {key.value:#x}: {len(ours)} sites in "
           f"{len(results)} functions, of {len(entries)} jump-table entries")
     print("counts:  instructions added, key off / key on (see the script's "
           "docstring for what counts)")
@@ -992,8 +989,8 @@ def main():
     if args.json:
         doc = {"vmlinux": os.path.abspath(args.vmlinux), "sha256": sha256,
                "tool": {"disassembler": tool, "version": disasm.version,
-                        "elf": "parsed by scripts/ecs-insn-count.py"},
-               "key": KEY_SYMBOL, "key_address": hex(key[1]),
+                        "elf": "pyelftools"},
+               "key": KEY_SYMBOL, "key_address": hex(key.value),
                "site_count": len(ours),
                "paths": report.paths,
                "check": {"expected": EXPECTED, "mismatches": bad}}

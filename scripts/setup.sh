@@ -8,7 +8,7 @@
 #    is ever upgraded from it;
 #  - packages: kernel build tools, LLVM/clang/lld/libclang of one version,
 #    busybox-static, QEMU 10 from bookworm-backports, matplotlib,
-#    the linters of make lint (shellcheck, pyflakes);
+#    pyelftools, the linters of make lint (shellcheck, pyflakes);
 #  - Rust: rust-src for the machine's rustup toolchain, bindgen-cli;
 #  - the pinned kernel source (KERNEL_PIN), unpacked into the cache.
 set -euo pipefail
@@ -59,7 +59,7 @@ fi
 libc_before=$(dpkg-query -W -f '${Version}' libc6)
 packages=(
 	build-essential flex bison bc libelf-dev libssl-dev cpio kmod file
-	xz-utils zstd rsync busybox-static python3-matplotlib shellcheck pyflakes3
+	xz-utils zstd rsync busybox-static python3-matplotlib python3-pyelftools shellcheck pyflakes3
 	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION" "libclang-$LLVM_VERSION-dev"
 )
 missing=()
