@@ -5,13 +5,15 @@
 // Each including module uses only part of this file.
 #![allow(dead_code)]
 
-use core::{marker::PhantomData, ptr::NonNull};
+use core::ptr::NonNull;
 use kernel::{
     bindings,
     cpu::CpuId,
     error::from_err_ptr,
     prelude::*,
-    task::Task, //
+    sync::aref::ARef,
+    task::Task,
+    types::NotThreadSafe, //
 };
 
 /// The body of a [`KThread`].
@@ -25,7 +27,7 @@ pub(crate) trait ThreadFn: Send + 'static {
 /// # Invariants
 ///
 /// Only exists on the stack of a thread started by [`KThread::spawn`], i.e. of a kthread.
-pub(crate) struct ThreadCtx(PhantomData<*mut ()>);
+pub(crate) struct ThreadCtx(NotThreadSafe);
 
 impl ThreadCtx {
     /// Whether the [`KThread`] handle is being dropped.
@@ -53,10 +55,10 @@ impl ThreadCtx {
 /// # Invariants
 ///
 /// `task` is a kthread made by `kthread_create_on_node()` with `Self::main` and `slot` as
-/// argument, already woken, on which this handle holds a reference. `slot` comes from
-/// [`KBox::into_raw`]; only that thread uses it until `kthread_stop_put()` in `drop` returns.
+/// argument, already woken and not yet stopped. `slot` comes from [`KBox::into_raw`]; only that
+/// thread uses it until `kthread_stop()` in `drop` returns.
 pub(crate) struct KThread<T: ThreadFn> {
-    task: NonNull<bindings::task_struct>,
+    task: ARef<Task>,
     slot: *mut Option<T>,
 }
 
@@ -90,17 +92,22 @@ impl<T: ThreadFn> KThread<T> {
                 return Err(e);
             }
         };
-        // SAFETY: `task` is a new kthread that sleeps until woken and has not run `main` yet,
-        // so it may still be bound to a CPU. The reference taken here is the one
-        // `kthread_stop_put()` drops.
-        unsafe {
+        // SAFETY: `task` is a live task (the kthread cannot exit before it is woken); the
+        // reference taken here is the one the `ARef` owns. `Task` is a transparent wrapper of
+        // `task_struct`.
+        let task: ARef<Task> = unsafe {
             bindings::get_task_struct(task.as_ptr());
+            ARef::from_raw(task.cast())
+        };
+        // SAFETY: `task` is a new kthread that sleeps until woken and has not run `main` yet,
+        // so it may still be bound to a CPU.
+        unsafe {
             if let Some(cpu) = cpu {
                 bindings::kthread_bind(task.as_ptr(), cpu.as_u32());
             }
             bindings::wake_up_process(task.as_ptr());
         }
-        // INVARIANT: Made with `main` and `slot`, woken and referenced above.
+        // INVARIANT: Made with `main` and `slot`, woken above.
         Ok(Self { task, slot })
     }
 
@@ -115,7 +122,7 @@ impl<T: ThreadFn> KThread<T> {
         let body = unsafe { (*slot.cast::<Option<T>>()).take() };
         if let Some(body) = body {
             // INVARIANT: This is the kthread that `spawn` started.
-            body.run(&ThreadCtx(PhantomData));
+            body.run(&ThreadCtx(NotThreadSafe));
         }
         0
     }
@@ -123,10 +130,10 @@ impl<T: ThreadFn> KThread<T> {
 
 impl<T: ThreadFn> Drop for KThread<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `task` is a kthread we hold a reference on and have not
-        // stopped yet. `kthread_stop_put()` stops it (or reaps it if its body has returned),
-        // waits until it has exited and drops our reference.
-        unsafe { bindings::kthread_stop_put(self.task.as_ptr()) };
+        // SAFETY: By the type invariant `task` is a kthread not stopped yet, kept alive by our
+        // `ARef`. `kthread_stop()` stops it (or reaps it if its body has returned) and waits
+        // until it has exited; the `ARef` drops the reference after this.
+        unsafe { bindings::kthread_stop(self.task.as_ptr()) };
         // SAFETY: The thread has exited, so the slot, from `KBox::into_raw`, is ours again.
         drop(unsafe { KBox::from_raw(self.slot) });
     }

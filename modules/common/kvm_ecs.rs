@@ -17,7 +17,8 @@ use kernel::{
     error::to_result,
     ffi::c_int,
     interrupt::LocalInterruptDisabled,
-    prelude::*, //
+    prelude::*,
+    types::NotThreadSafe, //
 };
 
 // ---------------------------------------------------------------------------
@@ -57,7 +58,7 @@ pub(crate) fn pcpu_overcommitted(cpu: PossibleCpu) -> bool {
 ///
 /// The count belongs to the task (the scheduler saves and restores it), so the guard stays on
 /// the task that made it.
-pub(crate) struct PreemptibleSection(PhantomData<*mut ()>);
+pub(crate) struct PreemptibleSection(NotThreadSafe);
 
 impl PreemptibleSection {
     /// Enters the section; a no-op while the counting is off.
@@ -66,7 +67,7 @@ impl PreemptibleSection {
         // SAFETY: No precondition: the function counts for the current task, and only while the
         // key is on.
         unsafe { bindings::__kvm_ecs_activate_preemptible() };
-        Self(PhantomData)
+        Self(NotThreadSafe)
     }
 }
 
@@ -347,7 +348,7 @@ impl Drop for Counting {
 /// The task that made it runs on `cpu` and stays there while the value exists; it is not `Send`.
 pub(crate) struct OnCpu {
     cpu: PossibleCpu,
-    _not_send: PhantomData<*mut ()>,
+    _not_send: NotThreadSafe,
 }
 
 impl OnCpu {
@@ -359,7 +360,7 @@ impl OnCpu {
         // INVARIANT: By the safety requirements.
         Self {
             cpu,
-            _not_send: PhantomData,
+            _not_send: NotThreadSafe,
         }
     }
 

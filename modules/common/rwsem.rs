@@ -5,8 +5,13 @@
 // Each including module uses only part of this file.
 #![allow(dead_code)]
 
-use core::{marker::PhantomData, pin::Pin};
-use kernel::{bindings, prelude::*, sync::LockClassKey, types::Opaque};
+use core::pin::Pin;
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::LockClassKey,
+    types::{NotThreadSafe, Opaque}, //
+};
 
 /// A `struct rw_semaphore`.
 #[pin_data]
@@ -37,7 +42,7 @@ impl RwSem {
         RwSemGuard {
             sem: self,
             write: false,
-            _not_send: PhantomData,
+            _not_send: NotThreadSafe,
         }
     }
 
@@ -48,7 +53,7 @@ impl RwSem {
         RwSemGuard {
             sem: self,
             write: true,
-            _not_send: PhantomData,
+            _not_send: NotThreadSafe,
         }
     }
 }
@@ -59,7 +64,7 @@ impl RwSem {
 pub(crate) struct RwSemGuard<'a> {
     sem: &'a RwSem,
     write: bool,
-    _not_send: PhantomData<*mut ()>,
+    _not_send: NotThreadSafe,
 }
 
 impl Drop for RwSemGuard<'_> {

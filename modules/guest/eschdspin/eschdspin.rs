@@ -2,11 +2,11 @@
 
 //! Scheduling-aware spinning for blocked mutex and rwsem waiters (SCHDSPIN, eSCHDSPIN).
 
-use core::fmt;
 use kernel::{
     bindings,
     debugfs::Scope,
     error::to_result,
+    fmt,
     prelude::*,
     processor::cpu_relax,
     sync::atomic::{Atomic, Relaxed},
