@@ -35,7 +35,7 @@ rc=$?
 sed 's/^/# /' "$tmp/notelf"
 ktap_check not-elf-refused sh -c "[ $rc = 1 ] && grep -q 'not an ELF file' '$tmp/notelf'"
 
-ECS_VMLINUX= /usr/bin/python3 "$count" > "$tmp/none" 2>&1
+ECS_VMLINUX='' /usr/bin/python3 "$count" > "$tmp/none" 2>&1
 rc=$?
 ktap_check no-vmlinux-refused sh -c "[ $rc = 1 ] && grep -q 'no vmlinux' '$tmp/none'"
 ktap_end
