@@ -41,16 +41,10 @@ case $repeat in '' | *[!0-9]* | 0) echo "bench-cost: --repeat wants a positive n
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] && [ -f "${ECS_VMLINUX:-}" ] ||
 	{ echo "bench-cost: no ECS_KERNEL/ECS_GUEST_INITRD/ECS_VMLINUX: run through make bench-cost" >&2; exit 2; }
 
-revision=$(source_revision)
 out=$(bench_dir bench-cost "$out") || exit
 
-{
-	printf '{"commit":"%s","date":"%s","repeat":%d,"pin":"%s",' \
-		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$repeat" "$pin"
-	printf '"insmod_args":"%s","host_cpus":%d,"guest_vcpus":2,"qemu":"%s",' "$*" "$(nproc)" \
-		"$(qemu-system-x86_64 --version | head -1)"
-	printf '"accel":"tcg","loadavg_start":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-} > "$out/meta.json"
+bench_meta "$out/meta.json" repeat:="$repeat" pin="$pin" insmod_args="$*" guest_vcpus:=2 \
+	accel=tcg || exit 1
 
 python3 "$repo/scripts/ecs-insn-count.py" --vmlinux "$ECS_VMLINUX" --json "$out/insns.json" \
 	> "$out/insns.txt" || { echo "bench-cost: counting instructions failed" >&2; exit 1; }

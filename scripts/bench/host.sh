@@ -61,15 +61,9 @@ done
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] ||
 	{ echo "bench-host: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench-host" >&2; exit 2; }
 
-revision=$(source_revision)
 out=$(bench_dir bench-host "$out") || exit
-{
-	printf '{"commit":"%s","date":"%s","parts":"%s","seconds":%d,"repeat":%d,' \
-		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$parts" "$seconds" "$repeat"
-	printf '"fair_seconds":%d,"policy_args":"%s","host_cpus":%d,"l1_vcpus":1,"qemu":"%s",' \
-		"$fair_seconds" "$*" "$(nproc)" "$(qemu-system-x86_64 --version | head -1)"
-	printf '"accel":"tcg","loadavg_start":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-} > "$out/meta.json"
+bench_meta "$out/meta.json" parts="$parts" seconds:="$seconds" repeat:="$repeat" \
+	fair_seconds:="$fair_seconds" policy_args="$*" l1_vcpus:=1 accel=tcg || exit 1
 
 # Per avoided run: L2 boot (~30 s nested) + load; the others ~2-5 min each.
 timeout=$((repeat * 2 * (seconds + 90) + 900))

@@ -109,23 +109,11 @@ mapfile -t square < <(williams $narms)
 nsq=${#square[@]}
 blocks=$(((blocks + nsq - 1) / nsq * nsq))
 
-revision=$(source_revision)
 out=$(bench_dir bench "$out") || exit
-/usr/bin/python3 - "$out/meta.json" "$lockbench" "$*" <<EOF || exit 1
-import json, sys
-json.dump({
-    "commit": "$revision",
-    "build_key": "$(kernel_key default)",
-    "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-    "levels": "$levels".split(), "arms": "$arms".split(),
-    "blocks_per_boot": $blocks, "boots": $boots, "phase_s": $phase,
-    "warmup_s": $warmup, "lockbench": sys.argv[2], "policy_args": sys.argv[3],
-    "slice_us": $slice_us, "rcu": "$rcu",
-    "host_cpus": $(nproc), "l1_vcpus": 1, "accel": "tcg",
-    "qemu": "$(qemu-system-x86_64 --version | head -1)",
-    "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
-}, open(sys.argv[1], "w"), indent=1)
-EOF
+bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" arms@="$arms" \
+	blocks_per_boot:="$blocks" boots:="$boots" phase_s:="$phase" warmup_s:="$warmup" \
+	lockbench="$lockbench" policy_args="$*" slice_us:="$slice_us" rcu="$rcu" l1_vcpus:=1 \
+	accel=tcg || exit 1
 
 # progress LOG PID: a line on stderr per case and phase of the L1's LOG
 # while PID runs.

@@ -47,7 +47,6 @@ case $duration in '' | *[!0-9]*) echo "bench-rcu: --duration wants seconds" >&2;
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_GUEST_INITRD:-}" ] ||
 	{ echo "bench-rcu: no ECS_KERNEL/ECS_GUEST_INITRD: run through make bench-rcu" >&2; exit 2; }
 
-revision=$(source_revision)
 out=$(bench_dir bench-rcu "$out") || exit
 insmod_args=(duration="$duration" "$@")
 timeout=$((duration + 300))
@@ -90,13 +89,8 @@ run() {
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-{
-	printf '{"commit":"%s","date":"%s","duration_s":%d,"pin":"%s","hog":"%s",' \
-		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$duration" "$pin" "$hog"
-	printf '"insmod_args":"%s","host_cpus":%d,"qemu":"%s",' "${insmod_args[*]}" "$(nproc)" \
-		"$(qemu-system-x86_64 --version | head -1)"
-	printf '"loadavg_start":"%s"}\n' "$(loadavg)"
-} > "$out/meta.json"
+bench_meta "$out/meta.json" duration_s:="$duration" pin="$pin" hog="$hog" \
+	insmod_args="${insmod_args[*]}" || exit 1
 
 run baseline || exit 1
 start_hogs

@@ -67,15 +67,9 @@ done
 	{ echo "bench-spin: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench-spin" >&2; exit 2; }
 
 policies="stock schdspin eschdspin eschdspin schdspin stock"
-revision=$(source_revision)
 out=$(bench_dir bench-spin "$out") || exit
-{
-	printf '{"commit":"%s","date":"%s","scenarios":"%s","seconds":%d,"repeat":%d,' \
-		"$revision" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$scenarios" "$seconds" "$repeat"
-	printf '"policies":"%s","ecs_host_args":"%s","host_cpus":%d,"qemu":"%s",' \
-		"$policies" "$*" "$(nproc)" "$(qemu-system-x86_64 --version | head -1)"
-	printf '"accel":"tcg","loadavg_start":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-} > "$out/meta.json"
+bench_meta "$out/meta.json" scenarios="$scenarios" seconds:="$seconds" repeat:="$repeat" \
+	policies="$policies" ecs_host_args="$*" accel=tcg || exit 1
 
 rc=0
 for s in $scenarios; do

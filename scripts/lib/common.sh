@@ -134,6 +134,32 @@ bench_dir() {
 	fi
 }
 
+# bench_meta FILE KEY=TEXT|KEY:=NUMBER|KEY@=WORDS...: FILE as the JSON
+# object of a benchmark run: the commit, date, host CPUs, QEMU and load
+# average, then the given keys, a TEXT as a string, a NUMBER as a number,
+# WORDS as a list of strings. JSON-escaped, so arguments with quotes or
+# backslashes cannot break it.
+bench_meta() {
+	local file=$1
+	shift
+	/usr/bin/python3 - "$file" commit="$(source_revision)" \
+		date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" host_cpus:="$(nproc)" \
+		qemu="$(qemu-system-x86_64 --version | head -1)" \
+		loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)" "$@" <<'EOF'
+import json
+import re
+import sys
+
+meta = {}
+for arg in sys.argv[2:]:
+    key, kind, value = re.match(r"(\w+)(:=|@=|=)(.*)", arg, re.S).groups()
+    meta[key] = {"=": value, "@=": value.split()}.get(kind) if kind != ":=" else json.loads(value)
+with open(sys.argv[1], "w") as f:
+    json.dump(meta, f, indent=1)
+    f.write("\n")
+EOF
+}
+
 # The calling script's header comment, from line 3 to its `set -uo`.
 usage() {
 	sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
