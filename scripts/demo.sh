@@ -3,6 +3,7 @@
 # make demo: the double-scheduling problem and the eCS fix, in nested VMs.
 #
 #   scripts/demo.sh [--arms "off v2"] [--blocks N] [--phase S] [--out DIR]
+#                   [--report-only DIR]
 #
 # An L1 KVM host with the host series (1 vCPU under QEMU TCG) runs a
 # 2-vCPU L2 guest with the eCS shim beside a 2-vCPU competitor L2 whose
@@ -27,16 +28,19 @@ arms="off v2"
 blocks=4
 phase=6
 out=
+report_only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--arms) arms=$2; shift 2 ;;
 	--blocks) blocks=$2; shift 2 ;;
 	--phase) phase=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	-h | --help) usage; exit 2 ;;
-	*) echo "demo: unknown argument '$1'" >&2; exit 2 ;;
+	*) bench_option demo "$1" "${2-}"; shift 2 ;;
 	esac
 done
+if [ -n "$report_only" ]; then
+	"$repo/scripts/bench/paired.sh" --report-only "$report_only" > /dev/null || exit 1
+	exec /usr/bin/python3 "$repo/scripts/bench/demo-table.py" "$report_only"
+fi
 out=$(bench_dir demo "$out") || exit
 echo "demo: an L1 KVM host under QEMU TCG, a 2-vCPU eCS guest and a busy 2-vCPU competitor on its one CPU" >&2
 echo "demo: host side '${arms// / vs }', $blocks blocks of ${phase} s phases; raw data in $out" >&2

@@ -131,7 +131,7 @@ fn write_msr(on: &OnCpu, val: u64) -> Result {
 /// without (the host refuses a flag it does not know with a #GP).
 fn register(on: &OnCpu) {
     let cpu = on.cpu();
-    let Some(area) = Area::of(cpu.id()) else {
+    let Some(area) = Area::of_possible(cpu) else {
         return;
     };
     let Some(gpa) = area.gpa() else {
