@@ -11,8 +11,9 @@
 #       all of the guest's, plus what an L1 KVM host needs to start L2
 #       guests: qemu-system-x86_64 with its libraries and firmware, the
 #       L2's kernel image (KDIR's own unless L2_BZIMAGE is given: the debug
-#       L1 starts L2s of the default kernel) and the guest initramfs (as
-#       /ecs/bzImage and /ecs/guest.cpio).
+#       L1 starts L2s of the default kernel), the guest initramfs (as
+#       /ecs/bzImage and /ecs/guest.cpio) and KDIR's KVM selftests (in
+#       /ecs/kvm-selftests, scripts/build-kvm-selftests.sh).
 #
 # KDIR is a directory made by build-kernel.sh (with build/ and modroot/);
 # our modules are taken from $ECS_MODULES_DIR (default: none).
@@ -82,6 +83,10 @@ if [ "$kind" = host ]; then
 	done
 	cp "$l2_kernel" "$root/ecs/bzImage"
 	cp "$guest_cpio" "$root/ecs/guest.cpio"
+	# The KVM selftests of KDIR's tree (tests/nested-host/kvm_selftests.sh).
+	"$ECS_REPO/scripts/build-kvm-selftests.sh" "$kdir"
+	cp -r "$kdir/kvm-selftests" "$root/ecs/kvm-selftests"
+	rm -f "$root/ecs/kvm-selftests/.built"
 fi
 
 mkdir -p "$(dirname "$out")"

@@ -1,0 +1,35 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs in an L1 guest: the KVM selftests of our L1 kernel's tree
+# (scripts/build-kvm-selftests.sh), one result each. x86/ecs_test is the
+# host series' own test of MSR_KVM_ECS and the slice extension; the others
+# are upstream's, for what the series touches (MSRs, CPUID, PV features,
+# stats, state save/restore, the TSC, steal time), and must pass with the
+# series as they do without it. A test that skips says why.
+. /ecs/tests/lib/ktap.sh
+. /ecs/tests/lib/nested.sh
+
+dir=/ecs/kvm-selftests
+[ -x "$dir/ecs_test" ] || ktap_missing_all "no KVM selftests in this initramfs (scripts/build-kvm-selftests.sh)"
+nested_prepare
+tests="ecs_test kvm_pv_test $(cd "$dir" && ls | grep -vx 'ecs_test\|kvm_pv_test')"
+ktap_begin $(($(echo "$tests" | wc -w) + 1))
+for t in $tests; do
+	out=$(cd /tmp && timeout 120 "$dir/$t" 2>&1)
+	rc=$?
+	echo "$out" | sed 's/^/# /'
+	case $rc in
+	0) ktap_pass "$t" ;;
+	4)
+		why=$(echo "$out" | grep -i 'skip\|requirement' | tail -n 1)
+		case $t in
+		# The series' own: its feature is missing, not a test to skip.
+		ecs_test | kvm_pv_test) ktap_missing "$t" "${why:-skipped}" ;;
+		*) ktap_skip "$t" "${why:-skipped}" ;;
+		esac
+		;;
+	*) ktap_fail "$t" "exit status $rc" ;;
+	esac
+done
+l1_host_clean
+ktap_end
