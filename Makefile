@@ -58,7 +58,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MODULES_OUT) LLVM=-$(LLVM_VERSION)
 MODULE_SOURCES := Kbuild $(shell find modules -name '*.rs' -o -name Kbuild)
 TEST_FILES := $(shell find tests -type f -not -path 'tests/host/*' -not -path 'tests/scripts/*')
 VM_FILES := $(TEST_FILES) $(shell find scripts/bench/vm -type f)
-INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/build-kvm-selftests.sh scripts/initramfs/init scripts/vm scripts/console-check $(VM_FILES)
+INITRAMFS_INPUTS := scripts/mkinitramfs.sh scripts/build-selftests.sh scripts/initramfs/init scripts/vm scripts/console-check $(VM_FILES)
 
 .PHONY: all kernel modules images demo check lint lint-clippy clean-modules
 all: images

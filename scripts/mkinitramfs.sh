@@ -6,14 +6,15 @@
 #   mkinitramfs.sh guest KDIR OUT
 #       busybox, /init, the kernel's modules, our modules, tests/ (as
 #       /ecs/tests), the benchmarks' in-VM parts (scripts/bench/vm, as
-#       /ecs/bench) and the static C tools among them (in /ecs/bin).
+#       /ecs/bench), the static C tools among them (in /ecs/bin) and
+#       KDIR's rseq selftests (in /ecs/selftests/rseq).
 #   mkinitramfs.sh host KDIR GUEST_CPIO OUT [L2_BZIMAGE]
 #       all of the guest's, plus what an L1 KVM host needs to start L2
 #       guests: qemu-system-x86_64 with its libraries and firmware, the
 #       L2's kernel image (KDIR's own unless L2_BZIMAGE is given: the debug
 #       L1 starts L2s of the default kernel), the guest initramfs (as
 #       /ecs/bzImage and /ecs/guest.cpio) and KDIR's KVM selftests (in
-#       /ecs/kvm-selftests, scripts/build-kvm-selftests.sh).
+#       /ecs/selftests/kvm, scripts/build-selftests.sh).
 #
 # KDIR is a directory made by build-kernel.sh (with build/ and modroot/);
 # our modules are taken from $ECS_MODULES_DIR (default: none).
@@ -65,6 +66,10 @@ for src in scripts/bench/vm/psearchy_load.c tests/lib/kvm_tsc_rate.c tests/lib/e
 	gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/$tool" "$ECS_REPO/$src" ||
 		die "cannot build $src statically (build-essential installs libc6-dev)"
 done
+# The pinned tree's selftests the VMs run (scripts/build-selftests.sh).
+"$ECS_REPO/scripts/build-selftests.sh" "$kdir"
+mkdir -p "$root/ecs/selftests"
+cp -r "$kdir/selftests/rseq" "$root/ecs/selftests/rseq"
 git -C "$ECS_REPO" rev-parse --short HEAD > "$root/ecs/COMMIT" 2>/dev/null || echo unknown > "$root/ecs/COMMIT"
 
 if [ "$kind" = host ]; then
@@ -83,10 +88,7 @@ if [ "$kind" = host ]; then
 	done
 	cp "$l2_kernel" "$root/ecs/bzImage"
 	cp "$guest_cpio" "$root/ecs/guest.cpio"
-	# The KVM selftests of KDIR's tree (tests/nested-host/kvm_selftests.sh).
-	"$ECS_REPO/scripts/build-kvm-selftests.sh" "$kdir"
-	cp -r "$kdir/kvm-selftests" "$root/ecs/kvm-selftests"
-	rm -f "$root/ecs/kvm-selftests/.built"
+	cp -r "$kdir/selftests/kvm" "$root/ecs/selftests/kvm"
 fi
 
 mkdir -p "$(dirname "$out")"

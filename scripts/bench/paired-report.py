@@ -27,7 +27,8 @@ HISTOGRAM_BUCKETS = 32
 KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
               "ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
               "ecs_extensions_expired", "ecs_preemptions",
-              "ecs_preempted_in_section"]
+              "ecs_preempted_in_section", "ecs_extensions_revoked",
+              "ecs_extensions_unloaded", "ecs_give_back_writes", "ecs_extension_polls"]
 
 
 def kv(words):
@@ -224,6 +225,29 @@ def fmt_ci(est, ci, scale=1.0, digits=3):
     return s
 
 
+def extension_table(labels, complete):
+    """How each arm's extensions ended, and the exits they cost: a give-back
+    write or a poll of the timer is one exit each (host-patches/0010)."""
+    rows = []
+    for i, label in enumerate(labels):
+        k = {key: sum(b[i].get("kvm", {}).get(key, 0) for b in complete) for key in KVM_DELTAS}
+        n = k["ecs_extensions"]
+        if not n:
+            continue
+        sec = sum(b[i]["seconds"] for b in complete)
+
+        def pct(key):
+            return 100 * k[key] / n
+        rows.append(f"  {label:8} {n / sec:13.1f} {pct('ecs_preemptions_avoided'):12.1f} "
+                    f"{pct('ecs_extensions_expired'):8.1f} {pct('ecs_extensions_revoked'):9.1f} "
+                    f"{pct('ecs_extensions_unloaded'):9.1f} "
+                    f"{(k['ecs_give_back_writes'] + k['ecs_extension_polls']) / n:11.2f}")
+    if not rows:
+        return []
+    return [f"  {'arm':8} {'extensions/s':>13} {'% left sect.':>12} {'% bound':>8} {'% revoked':>9} "
+            f"{'% left CPU':>9} {'exits/ext.':>11}"] + rows
+
+
 def main():
     out = Path(sys.argv[1])
     meta = json.loads((out / "meta.json").read_text())
@@ -281,6 +305,7 @@ def main():
                          f"{mean('p999_wait_ns') / 1000:9.1f} "
                          f"{mean('lost_to_preempted') / 1e6:10.2f} "
                          f"{sum(m['preempted_holds'] for m in ms) / sec:18.2f} {exits:9.0f}")
+        lines += extension_table(labels, complete)
         has_rcu = bool(complete) and all(m.get("rcu_gp_p99_us") for b in complete for m in b.values())
         if has_rcu:
             lines.append(f"  {'arm':8} {'rcu gp p99 ms':>16} {'rcu peak KiB':>12} {'gp samples/s':>13}")

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in an L1 guest: the KVM selftests of our L1 kernel's tree
-# (scripts/build-kvm-selftests.sh), one result each. x86/ecs_test is the
+# (scripts/build-selftests.sh), one result each. x86/ecs_test is the
 # host series' own test of MSR_KVM_ECS and the slice extension; the others
 # are upstream's, for what the series touches (MSRs, CPUID, PV features,
 # stats, state save/restore, the TSC, steal time), and must pass with the
@@ -9,8 +9,8 @@
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
-dir=/ecs/kvm-selftests
-[ -x "$dir/ecs_test" ] || ktap_missing_all "no KVM selftests in this initramfs (scripts/build-kvm-selftests.sh)"
+dir=/ecs/selftests/kvm
+[ -x "$dir/ecs_test" ] || ktap_missing_all "no KVM selftests in this initramfs (scripts/build-selftests.sh)"
 nested_prepare
 tests="ecs_test kvm_pv_test $(cd "$dir" && ls | grep -vx 'ecs_test\|kvm_pv_test')"
 ktap_begin $(($(echo "$tests" | wc -w) + 1))

@@ -23,6 +23,8 @@
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
 #                     host-patches/0008)
 #              v2any  v2 after any exit (kvm.ecs_slice_any_exit=Y)
+#              v2lazy v2 deferring only lazy reschedule requests, never a
+#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0011)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a
@@ -70,6 +72,7 @@ case $snapshots in '' | *[!0-9]*) echo "paired_l1: --snapshots wants a number, g
 host_ko=/ecs/modules/ecs_host.ko
 slice_param=/sys/module/kvm/parameters/ecs_slice_us
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
+lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
 # Seconds without a new snapshot after which the test L2 counts as dead.
 SNAPSHOT_SILENCE=60
 # Counters of the per-VM KVM debugfs that a phase's samples carry.
@@ -87,9 +90,11 @@ arm_set() {
 	if [ -f $slice_param ] && [ "$(cat $slice_param)" != 0 ]; then
 		echo 0 > $slice_param || { echo "paired_l1: cannot reset $slice_param" >&2; exit 1; }
 	fi
-	if [ -f $any_exit_param ] && [ "$(cat $any_exit_param)" != N ]; then
-		echo N > $any_exit_param || { echo "paired_l1: cannot reset $any_exit_param" >&2; exit 1; }
-	fi
+	for _p in $any_exit_param $lazy_only_param; do
+		if [ -f "$_p" ] && [ "$(cat "$_p")" != N ]; then
+			echo N > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
+		fi
+	done
 	# shellcheck disable=SC2086 # the arguments are split on purpose
 	case $1 in
 	off) ;;
@@ -97,6 +102,7 @@ arm_set() {
 	v1) insmod $host_ko grant=1 $policy_args ;;
 	v2) echo "$slice_us" > $slice_param ;;
 	v2any) echo Y > $any_exit_param && echo "$slice_us" > $slice_param ;;
+	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $slice_param ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }

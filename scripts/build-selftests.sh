@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the KVM selftests that an L1 host runs (tests/nested-host/
-# kvm_selftests.sh) from a kernel tree that build-kernel.sh made, with both
-# series applied: the series' own (x86/ecs_test, and the row it adds to
-# x86/kvm_pv_test) and the upstream ones that exercise what the series
-# touches, statically linked for the busybox L1.
+# Build the pinned tree's selftests that our VMs run, from a kernel tree
+# that build-kernel.sh made (both series applied), statically linked for
+# the busybox initramfs:
+#  - kvm/: for an L1 host (tests/nested-host/kvm_selftests.sh), the host
+#    series' own x86/ecs_test (and the row it adds to x86/kvm_pv_test) and
+#    the upstream tests that exercise what the series touches;
+#  - rseq/: for the guest suite (tests/guest/rseq_slice.sh), rseq's time
+#    slice extension test, the upstream mechanism the host series' slice
+#    extension for vCPUs is modelled on.
 #
-#   build-kvm-selftests.sh KDIR
+#   build-selftests.sh KDIR
 #
-# They go to KDIR/kvm-selftests/, and are built again only when KDIR holds
+# They go to KDIR/selftests/, and are built again only when KDIR holds
 # another kernel build (its built-<key> stamp).
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -16,7 +20,7 @@ set -euo pipefail
 [ $# = 1 ] || die "usage: $0 KDIR"
 kdir=$1
 stamp=$(cd "$kdir" && compgen -G "built-*" | head -1) || die "$kdir holds no finished kernel build"
-out=$kdir/kvm-selftests
+out=$kdir/selftests
 [ "$(cat "$out/.built" 2>/dev/null)" = "$stamp" ] && exit 0
 
 # Upstream tests left out, each failing on Debian's stock 7.3.4 kernel in
@@ -33,9 +37,9 @@ tests=(
 	kvm_binary_stats_test steal_time system_counter_offset_test
 )
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ecs-kvm-selftests.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ecs-selftests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-log "building ${#tests[@]} KVM selftests from $kdir/src"
+log "building ${#tests[@]} KVM selftests and rseq's slice_test from $kdir/src"
 make -s -C "$kdir/src" O="$tmp/obj" INSTALL_HDR_PATH="$tmp/usr" headers_install
 targets=()
 for t in "${tests[@]}"; do
@@ -47,9 +51,17 @@ make -C "$kdir/src/tools/testing/selftests/kvm" -j"$(nproc)" OUTPUT="$tmp/out" \
 	INSTALL_HDR_PATH="$tmp/usr" EXTRA_CFLAGS=-static LDFLAGS=-static "${targets[@]}" \
 	> "$tmp/build.log" 2>&1 || { tail -n 40 "$tmp/build.log" >&2; die "building the KVM selftests failed"; }
 rm -rf "$out.tmp"
-mkdir -p "$out.tmp"
+mkdir -p "$out.tmp/kvm" "$out.tmp/rseq"
 for t in "${tests[@]}"; do
-	install -m 755 "$tmp/out/$t" "$out.tmp/$(basename "$t")"
+	install -m 755 "$tmp/out/$t" "$out.tmp/kvm/$(basename "$t")"
+done
+# rseq's Makefile links its tests against a shared librseq.so: build the
+# two the guest runs with rseq.c linked in instead.
+rseq=$kdir/src/tools/testing/selftests/rseq
+for t in check_optimized slice_test; do
+	gcc -O2 -Wall -static -I"$rseq" -isystem "$tmp/usr/include" -I"$rseq/.." \
+		-I"$kdir/src/tools/include" -o "$out.tmp/rseq/$t" "$rseq/$t.c" "$rseq/rseq.c" \
+		-lpthread -ldl 2> "$tmp/rseq-$t.log" || { cat "$tmp/rseq-$t.log" >&2; die "building rseq's $t failed"; }
 done
 echo "$stamp" > "$out.tmp/.built"
 rm -rf "$out"
