@@ -227,14 +227,16 @@ def fmt_ci(est, ci, scale=1.0, digits=3):
 
 def extension_table(labels, complete):
     """How each arm's extensions ended, and the exits they cost: a give-back
-    write or a poll of the timer is one exit each (host-patches/0010)."""
-    rows = []
+    write or a poll of the timer is one exit each (host-patches/0010).
+    Returns the table's lines and its sums per arm."""
+    rows, sums = [], {}
     for i, label in enumerate(labels):
         k = {key: sum(b[i].get("kvm", {}).get(key, 0) for b in complete) for key in KVM_DELTAS}
         n = k["ecs_extensions"]
         if not n:
             continue
         sec = sum(b[i]["seconds"] for b in complete)
+        sums[label] = {"seconds": sec, **k}
 
         def pct(key):
             return 100 * k[key] / n
@@ -243,9 +245,9 @@ def extension_table(labels, complete):
                     f"{pct('ecs_extensions_unloaded'):9.1f} "
                     f"{(k['ecs_give_back_writes'] + k['ecs_extension_polls']) / n:11.2f}")
     if not rows:
-        return []
+        return [], sums
     return [f"  {'arm':8} {'extensions/s':>13} {'% left sect.':>12} {'% bound':>8} {'% revoked':>9} "
-            f"{'% left CPU':>9} {'exits/ext.':>11}"] + rows
+            f"{'% left CPU':>9} {'exits/ext.':>11}"] + rows, sums
 
 
 def main():
@@ -305,7 +307,8 @@ def main():
                          f"{mean('p999_wait_ns') / 1000:9.1f} "
                          f"{mean('lost_to_preempted') / 1e6:10.2f} "
                          f"{sum(m['preempted_holds'] for m in ms) / sec:18.2f} {exits:9.0f}")
-        lines += extension_table(labels, complete)
+        ext_lines, ext_sums = extension_table(labels, complete)
+        lines += ext_lines
         has_rcu = bool(complete) and all(m.get("rcu_gp_p99_us") for b in complete for m in b.values())
         if has_rcu:
             lines.append(f"  {'arm':8} {'rcu gp p99 ms':>16} {'rcu peak KiB':>12} {'gp samples/s':>13}")
@@ -323,7 +326,8 @@ def main():
             | {"ecs_preemptions_avoided": lv[k][i].get("kvm", {}).get("ecs_preemptions_avoided"),
                "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
             for i in range(len(arms))}} for k in complete_keys]
-        level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {}}
+        level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {},
+                         "extension_counters": ext_sums}
         for i, label in enumerate(labels[1:], start=1):
             res = {}
             keys = [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]
