@@ -39,6 +39,18 @@ pub(crate) fn msr_of(cpu: PossibleCpu) -> u64 {
     unsafe { bindings::kvm_ecs_msr_of(cpu.as_u32()) }
 }
 
+/// The value this guest last wrote to `cpu`'s `MSR_KVM_ECS_WORD`: 0 while no word is registered.
+pub(crate) fn word_msr_of(cpu: PossibleCpu) -> u64 {
+    // SAFETY: As for `msr_of`.
+    unsafe { bindings::kvm_ecs_word_msr_of(cpu.as_u32()) }
+}
+
+/// How many extensions `cpu` gave back to the host (`KVM_ECS_GIVE_BACK` writes).
+pub(crate) fn give_backs_of(cpu: PossibleCpu) -> usize {
+    // SAFETY: As for `msr_of`.
+    unsafe { bindings::kvm_ecs_give_backs_of(cpu.as_u32()) }
+}
+
 /// The host's hint that `cpu`'s vCPU is preempted now; false unless its area is registered.
 pub(crate) fn vcpu_preempted(cpu: PossibleCpu) -> bool {
     // SAFETY: `cpu` is possible (type invariant), so its per-CPU area exists; the function reads
@@ -110,6 +122,8 @@ impl Drop for NonpreemptibleSection<'_> {
 pub(crate) const FEATURE_BIT: u32 = bindings::KVM_FEATURE_ECS;
 /// `KVM_ECS_GPA_MASK`: bits 63:6 of `MSR_KVM_ECS` hold the area's address.
 pub(crate) const GPA_MASK: u64 = !0 << bindings::KVM_ECS_ALIGNMENT_BITS;
+/// `KVM_ECS_WORD_GPA_MASK`: bits 63:2 of `MSR_KVM_ECS_WORD` hold the word's address.
+pub(crate) const WORD_GPA_MASK: u64 = !3;
 /// `KVM_MSR_ENABLED`, bit 0 of `MSR_KVM_ECS`.
 pub(crate) const MSR_ENABLED: u64 = bindings::KVM_MSR_ENABLED as u64;
 /// Bits of the preemption counter's low word that count sections (`~PREEMPT_NEED_RESCHED`).
@@ -118,10 +132,12 @@ pub(crate) const PREEMPT_COUNT_MASK: u32 = bindings::KVM_ECS_PREEMPT_COUNT_MASK;
 const _: () = {
     assert!(size_of::<bindings::kvm_ecs>() == 64);
     assert!(align_of::<bindings::kvm_ecs>() == 64);
-    assert!(core::mem::offset_of!(bindings::kvm_ecs, preemptible_count) == 0x14);
-    assert!(core::mem::offset_of!(bindings::kvm_ecs, extension_granted) == 0x22);
+    assert!(core::mem::offset_of!(bindings::kvm_ecs, preemptible_count) == 0x04);
+    assert!(core::mem::offset_of!(bindings::kvm_ecs, word_base) == 0x0c);
+    assert!(core::mem::offset_of!(bindings::kvm_ecs, extension_granted) == 0x12);
     assert!(GPA_MASK & bindings::KVM_ECS_RESERVED_MASK as u64 == 0);
     assert!(GPA_MASK & MSR_ENABLED == 0);
+    assert!(WORD_GPA_MASK & (bindings::KVM_ECS_WORD_RESERVED_MASK as u64 | MSR_ENABLED) == 0);
 };
 
 // ---------------------------------------------------------------------------
@@ -151,7 +167,6 @@ pub(crate) struct AreaSnapshot {
     pub(crate) nonpreemptible: u32,
     pub(crate) preemptible: u32,
     pub(crate) base: u32,
-    pub(crate) extensions_granted: u32,
     pub(crate) extension_granted: u8,
 }
 
@@ -181,8 +196,7 @@ impl Area {
             AreaSnapshot {
                 nonpreemptible: (&raw const (*a).nonpreemptible_count).read_volatile(),
                 preemptible: (&raw const (*a).preemptible_count).read_volatile(),
-                base: (&raw const (*a).preempt_count_base).read_volatile(),
-                extensions_granted: (&raw const (*a).extensions_granted).read_volatile(),
+                base: (&raw const (*a).word_base).read_volatile(),
                 extension_granted: (&raw const (*a).extension_granted).read_volatile(),
             }
         }
@@ -225,39 +239,29 @@ impl Area {
         };
     }
 
-    /// Fills in the configuration and clears the host's fields and the reserved ones, before the
-    /// area is registered. The two counters are left alone: the counting may be on, and they
-    /// describe the running task and this vCPU.
+    /// Fills in the mask and base of the word (the preemption counter), which the host reads
+    /// `with_word` registered, and clears the host's fields and the reserved ones, before the area is registered.
+    /// The two counters are left alone: the counting may be on, and they describe the running
+    /// task and this vCPU.
     ///
     /// # Safety
     ///
     /// Must run on the area's CPU (the guest fields have one writer, the owning vCPU), while the
     /// area is not registered with the host (then the host fields are ours too).
-    pub(crate) unsafe fn configure(&self, preempt_count: Option<PreemptCount>) {
-        let (flags, mask, gpa) = match preempt_count {
-            Some(pc) => (
-                bindings::KVM_ECS_F_PREEMPT_COUNT,
-                PREEMPT_COUNT_MASK,
-                pc.gpa(),
-            ),
-            None => (0, 0, 0),
-        };
+    pub(crate) unsafe fn prepare(&self, with_word: bool) {
+        let mask = if with_word { PREEMPT_COUNT_MASK } else { 0 };
         let a = self.ptr.as_ptr();
         // SAFETY: By the type invariant `a` is valid and aligned for the kernel's lifetime; by the
         // safety requirements this is the only writer of these fields.
         unsafe {
-            (&raw mut (*a).flags).write_volatile(flags);
-            (&raw mut (*a).preempt_count_mask).write_volatile(mask);
-            (&raw mut (*a).preempt_count_gpa_lo).write_volatile(gpa as u32);
-            (&raw mut (*a).preempt_count_gpa_hi).write_volatile((gpa >> 32) as u32);
+            (&raw mut (*a).word_mask).write_volatile(mask);
             // We run in the CPU's hotplug thread, not in its idle task.
-            (&raw mut (*a).preempt_count_base).write_volatile(0);
-            (&raw mut (*a).extensions_granted).write_volatile(0);
+            (&raw mut (*a).word_base).write_volatile(0);
             (&raw mut (*a).vcpu_preempted).write_volatile(0);
             (&raw mut (*a).pcpu_overloaded).write_volatile(0);
             (&raw mut (*a).extension_granted).write_volatile(0);
             (&raw mut (*a).u8_pad).write_volatile([0; 1]);
-            (&raw mut (*a).pad).write_volatile([0; 7]);
+            (&raw mut (*a).pad).write_volatile([0; 11]);
         }
     }
 
@@ -289,9 +293,11 @@ impl PreemptCount {
         Some(Self { ptr })
     }
 
-    pub(crate) fn gpa(&self) -> u64 {
+    /// The guest physical address of the counter's low word, if the host can take it.
+    pub(crate) fn gpa(&self) -> Option<u64> {
         // SAFETY: `ptr` is a valid kernel virtual address (per-CPU memory).
-        unsafe { bindings::slow_virt_to_phys(self.ptr.as_ptr().cast()) }
+        let gpa = unsafe { bindings::slow_virt_to_phys(self.ptr.as_ptr().cast()) };
+        (gpa & !WORD_GPA_MASK == 0).then_some(gpa)
     }
 
     /// The counter's value as the host reads it: the low word, masked.
@@ -375,5 +381,11 @@ impl OnCpu {
         // SAFETY: By the type invariant we run on `cpu` and cannot migrate, as
         // `kvm_ecs_write_msr()` requires.
         to_result(unsafe { bindings::kvm_ecs_write_msr(val) })
+    }
+
+    /// Writes `MSR_KVM_ECS_WORD` of this CPU, as [`Self::write_msr`] does `MSR_KVM_ECS`.
+    pub(crate) fn write_word_msr(&self, val: u64) -> Result {
+        // SAFETY: As for `write_msr`: `kvm_ecs_write_word_msr()` has the same requirement.
+        to_result(unsafe { bindings::kvm_ecs_write_word_msr(val) })
     }
 }

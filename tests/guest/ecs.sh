@@ -70,8 +70,9 @@ hold_check() {
 		-a "$(hv "$_r" after_wait)" = $((${_b:-0} + $4)) -a "$(hv "$_r" after)" = "$_b" ]
 }
 
-# The MSR values the kernel recorded, one per CPU: all 0x0 if never written.
-msrs_zero() { [ "$(awk '/^cpu/ && $NF != "0x0"' $dir/cpus)" = "" ]; }
+# The MSR values the kernel recorded, two per CPU (MSR_KVM_ECS and
+# MSR_KVM_ECS_WORD, the last two columns): all 0x0 if never written.
+msrs_zero() { [ "$(awk '/^cpu/ && ($(NF - 1) != "0x0" || $NF != "0x0")' $dir/cpus)" = "" ]; }
 msr_untouched() { [ "$(field msr_writes)" = 0 ] && [ "$(field registered_cpus)" = 0 ] && msrs_zero; }
 
 expect_ecs=$(ecs_cmdline expect_ecs)

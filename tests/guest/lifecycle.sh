@@ -91,7 +91,7 @@ ktap_info "$((5 * cycles)) load/unload cycles under load in $(($(date +%s) - sta
 shim_field() { sed -n "s/^$1: //p" /sys/kernel/debug/ecs/state; }
 # The shim's registrations: every online CPU has its line in the cpus file,
 # with the MSR value it registered (0 while the host lacks eCS).
-shim_cpus() { awk '/^cpu[0-9]/ { printf "%s=%s ", $1, $NF }' /sys/kernel/debug/ecs/cpus; }
+shim_cpus() { awk '/^cpu[0-9]/ { printf "%s=%s/%s ", $1, $(NF - 1), $NF }' /sys/kernel/debug/ecs/cpus; }
 if [ -w $cpu1 ]; then
 	insmod $mods/ecs.ko
 	# A run that outlasts the hotplugs, also in an L2 of a debug L1 (over

@@ -50,14 +50,16 @@ wrmsr_ecs() {
 }
 
 # ecs_msr_bad_values: one malformed value of each kind, a line each:
-# "VALUE KIND". Reserved bits 5:1 are the address's low bits, so an
-# unaligned area is a reserved-bit write too.
+# "VALUE KIND". Reserved bits 5:2 are the address's low bits, so an
+# unaligned area is a reserved-bit write too; bit 1 is the give-back
+# action, which #GPs with any value but the MSR's own.
 ecs_msr_bad_values() {
 	_ram_end=$(awk -F'[- :]+' '/System RAM/ { end = $2 } END { print "0x" end }' /proc/iomem)
 	_beyond_ram=$(((_ram_end + 0x100000000) & ~0x3f))
-	echo "0x2 reserved-bit-disabled"
-	echo "0x3e reserved-bits-disabled"
-	echo "0x1000002 reserved-bit-with-address-disabled"
+	echo "0x4 reserved-bit-disabled"
+	echo "0x3c reserved-bits-disabled"
+	echo "0x1000004 reserved-bit-with-address-disabled"
+	echo "0x1000003 give-back-with-another-address"
 	echo "0x1000021 unaligned-enabled"
 	echo "$(printf '%#x' $((_beyond_ram | 1))) beyond-ram-enabled"
 	echo "0x8000000000000001 non-canonical-enabled"

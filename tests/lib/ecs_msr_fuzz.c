@@ -36,7 +36,7 @@
 
 #define MSR_KVM_ECS 0x4b564d80
 #define KVM_MSR_ENABLED 1ull
-#define ECS_RESERVED_MASK 0x3eull
+#define ECS_RESERVED_MASK 0x3cull
 #define MAX_CPUS 64
 #define REPORTS_MAX 10
 
@@ -87,8 +87,8 @@ static uint64_t value_of(enum kind k, uint64_t *rng)
 
 	switch (k) {
 	case K_RESERVED:
-		/* Any value, but with at least one of bits 5:1 set. */
-		return r | ((xorshift(rng) % 31 + 1) << 1);
+		/* Any value, but with at least one of bits 5:2 set. */
+		return r | ((xorshift(rng) % 15 + 1) << 2);
 	case K_BEYOND_RAM:
 		/* Enabled, aligned, between the RAM's end and MAXPHYADDR. */
 		top = 1ull << maxphyaddr;

@@ -113,22 +113,21 @@ impl Mode {
 // ---------------------------------------------------------------------------
 // Registration with the host: MSR_KVM_ECS on every online CPU, through CPU hotplug.
 
-/// `MSR_KVM_ECS` writes and the writes the host refused with a #GP.
+/// `MSR_KVM_ECS` and `MSR_KVM_ECS_WORD` writes and the writes the host refused with a #GP.
 static MSR_WRITES: Atomic<i32> = Atomic::new(0);
 static MSR_ERRORS: Atomic<i32> = Atomic::new(0);
 
-/// Writes `MSR_KVM_ECS` of `on`'s CPU, counting the writes and the refusals.
-fn write_msr(on: &OnCpu, val: u64) -> Result {
+/// Counts a write of either MSR and whether the host refused it.
+fn counted(ret: Result) -> Result {
     MSR_WRITES.add(1, Relaxed);
-    let ret = on.write_msr(val);
     if ret.is_err() {
         MSR_ERRORS.add(1, Relaxed);
     }
     ret
 }
 
-/// Registers the area of `on`'s CPU: with the preemption counter if the host accepts it, else
-/// without (the host refuses a flag it does not know with a #GP).
+/// Registers the area of `on`'s CPU: with its preemption counter as the word that shows
+/// sections if the host accepts it, else without.
 fn register(on: &OnCpu) {
     let cpu = on.cpu();
     let Some(area) = Area::of_possible(cpu) else {
@@ -138,14 +137,18 @@ fn register(on: &OnCpu) {
         pr_err!("cpu {}: area not 64-byte aligned\n", cpu.as_u32());
         return;
     };
-    for pc in [PreemptCount::of(cpu.id()), None] {
+    let counter = PreemptCount::of(cpu.id()).and_then(|pc| pc.gpa());
+    for word in [counter, None] {
         // SAFETY: We run on the area's CPU (`on`) and the area is not registered: either this
-        // CPU just came online or the previous write failed.
-        unsafe { area.configure(pc) };
-        if write_msr(on, gpa | MSR_ENABLED).is_ok() {
+        // CPU just came online or the previous write of `MSR_KVM_ECS` failed.
+        unsafe { area.prepare(word.is_some()) };
+        let word_val = word.map_or(0, |w| w | MSR_ENABLED);
+        if counted(on.write_word_msr(word_val)).is_ok()
+            && counted(on.write_msr(gpa | MSR_ENABLED)).is_ok()
+        {
             return;
         }
-        if pc.is_none() {
+        if word.is_none() {
             break;
         }
     }
@@ -206,9 +209,13 @@ impl Hotplug {
         if let Some(cpu) = CpuId::from_u32(cpu).and_then(PossibleCpu::of) {
             // SAFETY: As for `online`.
             let on = unsafe { OnCpu::new(cpu) };
+            // Disabling cannot fail: 0 has no reserved bits. The area goes first, so that the
+            // host stops looking at the word before it is unregistered.
             if kvm_ecs::msr_of(cpu) != 0 {
-                // Disabling cannot fail: 0 has no reserved bits.
-                let _ = write_msr(&on, 0);
+                let _ = counted(on.write_msr(0));
+            }
+            if kvm_ecs::word_msr_of(cpu) != 0 {
+                let _ = counted(on.write_word_msr(0));
             }
         }
         0
@@ -432,8 +439,8 @@ fn show_state(shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 fn show_cpus(_shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
-        "# cpu nonpreemptible preemptible preempt_count base extensions_granted \
-         vcpu_preempted pcpu_overloaded extension_granted msr"
+        "# cpu nonpreemptible preemptible preempt_count base give_backs \
+         vcpu_preempted pcpu_overloaded extension_granted msr word_msr"
     )?;
     let (self_cpu, self_count) = sample(Counter::Preemptible);
     for cpu in cpus_in(online_mask()) {
@@ -454,13 +461,14 @@ fn show_cpus(_shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
         writeln!(
             f,
-            " {} {} {} {} {} {:#x}",
+            " {} {} {} {} {} {:#x} {:#x}",
             s.base,
-            s.extensions_granted,
+            kvm_ecs::give_backs_of(area.cpu()),
             u8::from(vcpu_preempted(area.cpu())),
             u8::from(pcpu_overcommitted(area.cpu())),
             s.extension_granted,
-            area.msr()
+            area.msr(),
+            kvm_ecs::word_msr_of(area.cpu())
         )?;
     }
     writeln!(f, "self cpu{self_cpu} {self_count}")

@@ -21,10 +21,10 @@
 #              v1     ecs_host granting extensions with POLICY_ARGs
 #              v2     KVM granting slice extensions of US microseconds by
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
-#                     host-patches/0008)
+#                     host-patches/0007)
 #              v2any  v2 after any exit (kvm.ecs_slice_any_exit=Y)
 #              v2lazy v2 deferring only lazy reschedule requests, never a
-#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0011)
+#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0010)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a

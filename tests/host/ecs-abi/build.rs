@@ -351,7 +351,9 @@ fn bindgen(out: &Path, header: &Path, repo: &Path) -> Result<(), String> {
             header.parent().unwrap().parent().unwrap().display()
         ))
         .allowlist_type(STRUCT)
-        .allowlist_var("KVM_FEATURE_ECS|MSR_KVM_ECS|KVM_ECS_.*|KVM_MSR_ENABLED|KVM_CPUID_FEATURES")
+        .allowlist_var(
+            "KVM_FEATURE_ECS|MSR_KVM_ECS(_.*)?|KVM_ECS_.*|KVM_MSR_ENABLED|KVM_CPUID_FEATURES",
+        )
         .derive_default(true)
         .derive_debug(true)
         .use_core()

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The eCS (enlightened critical section) guest/host ABI in Rust: a mirror
-//! of `struct kvm_ecs` and of the MSR_KVM_ECS and KVM_FEATURE_ECS constants
-//! that guest-patches/0001-x86-kvm-Add-the-eCS-paravirt-ABI.patch adds to
+//! of `struct kvm_ecs` and of the KVM_FEATURE_ECS, MSR_KVM_ECS and
+//! MSR_KVM_ECS_WORD constants that
+//! guest-patches/0001-x86-kvm-Add-the-eCS-paravirt-ABI.patch adds to
 //! arch/x86/include/uapi/asm/kvm_para.h, plus pure helpers that encode the
-//! rules of Documentation/virt/kvm/x86/msr.rst (see docs/ecs-abi.md).
+//! rules of Documentation/virt/kvm/x86/msr.rst (see docs/ecs-abi.md):
+//! encoding and checking both MSRs' values, the give-back action, and the
+//! host's test for a critical section.
 //!
 //! The patch is the single source of truth. build.rs builds the header from
 //! it and checks it three ways, which the tests compare: a C probe compiled
@@ -106,40 +109,54 @@ pub struct FieldLayout {
 
 /// CPUID leaf whose EAX holds the KVM_FEATURE_* bits.
 pub const KVM_CPUID_FEATURES: u32 = 0x4000_0001;
-/// CPUID.KVM_CPUID_FEATURES.EAX bit: the host offers MSR_KVM_ECS.
+/// CPUID.KVM_CPUID_FEATURES.EAX bit: the host offers MSR_KVM_ECS and
+/// MSR_KVM_ECS_WORD.
 pub const KVM_FEATURE_ECS: u32 = 23;
-/// The MSR that registers a vCPU's `struct kvm_ecs`.
+/// The MSR that registers a vCPU's `struct kvm_ecs`, and through which the
+/// guest gives an extension back.
 pub const MSR_KVM_ECS: u32 = 0x4b56_4d80;
+/// The MSR that registers the optional guest word that shows critical
+/// sections too (a Linux guest: the low word of its preemption counter).
+pub const MSR_KVM_ECS_WORD: u32 = 0x4b56_4d81;
 /// Bit 0 of the KVM paravirt MSRs: enabled.
 pub const KVM_MSR_ENABLED: u64 = 1;
 /// log2 of the area's alignment.
 pub const KVM_ECS_ALIGNMENT_BITS: u32 = 6;
 /// MSR_KVM_ECS bits 63:6: the area's guest physical address.
 pub const KVM_ECS_GPA_MASK: u64 = !0 << KVM_ECS_ALIGNMENT_BITS;
-/// MSR_KVM_ECS bits 5:1: reserved, must be zero (else #GP).
-pub const KVM_ECS_RESERVED_MASK: u64 = ((1 << KVM_ECS_ALIGNMENT_BITS) - 1) & !1;
-/// `flags`: the host also reads the guest's preemption counter.
-pub const KVM_ECS_F_PREEMPT_COUNT: u32 = 1 << 0;
-/// Every `flags` bit this version of the ABI defines.
-pub const KVM_ECS_KNOWN_FLAGS: u32 = KVM_ECS_F_PREEMPT_COUNT;
+/// MSR_KVM_ECS bit 1: the give-back action. Valid only in a guest write of
+/// the value the MSR holds while enabled; never stored, reads back 0.
+pub const KVM_ECS_GIVE_BACK: u64 = 1 << 1;
+/// MSR_KVM_ECS bits 5:2: reserved, must be zero (else #GP).
+pub const KVM_ECS_RESERVED_MASK: u64 = ((1 << KVM_ECS_ALIGNMENT_BITS) - 1) & !3;
+/// MSR_KVM_ECS_WORD bits 63:2: the word's 4-byte aligned guest physical
+/// address.
+pub const KVM_ECS_WORD_GPA_MASK: u64 = !3;
+/// MSR_KVM_ECS_WORD bit 1: reserved, must be zero (else #GP).
+pub const KVM_ECS_WORD_RESERVED_MASK: u64 = 1 << 1;
 
 /// The mirror's constants by their C names, for comparison with the header.
 pub const CONSTANTS: &[(&str, u64)] = &[
     ("KVM_CPUID_FEATURES", KVM_CPUID_FEATURES as u64),
     ("KVM_FEATURE_ECS", KVM_FEATURE_ECS as u64),
     ("MSR_KVM_ECS", MSR_KVM_ECS as u64),
+    ("MSR_KVM_ECS_WORD", MSR_KVM_ECS_WORD as u64),
     ("KVM_MSR_ENABLED", KVM_MSR_ENABLED),
     ("KVM_ECS_ALIGNMENT_BITS", KVM_ECS_ALIGNMENT_BITS as u64),
     ("KVM_ECS_GPA_MASK", KVM_ECS_GPA_MASK),
+    ("KVM_ECS_GIVE_BACK", KVM_ECS_GIVE_BACK),
     ("KVM_ECS_RESERVED_MASK", KVM_ECS_RESERVED_MASK),
-    ("KVM_ECS_F_PREEMPT_COUNT", KVM_ECS_F_PREEMPT_COUNT as u64),
+    ("KVM_ECS_WORD_GPA_MASK", KVM_ECS_WORD_GPA_MASK),
+    ("KVM_ECS_WORD_RESERVED_MASK", KVM_ECS_WORD_RESERVED_MASK),
 ];
 
 /// Declare `KvmEcs` and its member table from one list.
 macro_rules! kvm_ecs {
     ($($(#[$attr:meta])* $name:ident: $ty:ty,)*) => {
         /// `struct kvm_ecs`: one per vCPU, 64 bytes, 64-byte aligned. Each
-        /// member has one writer; reserved bytes are zero.
+        /// member has one writer; reserved bytes are zero. Nothing in it is
+        /// configuration: the host reads nothing from it when an MSR is
+        /// written.
         #[repr(C, align(64))]
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct KvmEcs {
@@ -158,89 +175,112 @@ macro_rules! kvm_ecs {
 }
 
 kvm_ecs! {
-    /// Guest, before enabling: `KVM_ECS_F_*`. Latched by the host.
-    flags: u32,
-    /// Guest, before enabling: bits of the preemption counter word that
-    /// count critical sections (low 32 bits of `!PREEMPT_NEED_RESCHED`).
-    preempt_count_mask: u32,
-    /// Guest, before enabling: low half of the counter word's address.
-    preempt_count_gpa_lo: u32,
-    /// Guest, before enabling: high half of the counter word's address.
-    preempt_count_gpa_hi: u32,
-    /// Guest: non-preemptible sections the preemption counter does not show.
+    /// Guest: non-preemptible sections the registered word does not show.
     nonpreemptible_count: u32,
     /// Guest: preemptible sections of the running task (mutex and rwsem
     /// holders, preemptible RCU readers); saved and restored per task.
     preemptible_count: u32,
-    /// Guest: masked counter value meaning "no critical section" (0, or
-    /// PREEMPT_DISABLE_OFFSET while the idle task runs).
-    preempt_count_base: u32,
-    /// Host: extensions granted so far; wraps.
-    extensions_granted: u32,
+    /// Guest: bits of the registered word that show critical sections (a
+    /// Linux guest: the low 32 bits of `!PREEMPT_NEED_RESCHED`).
+    word_mask: u32,
+    /// Guest: masked word value meaning "no critical section" (a Linux
+    /// guest: 0, or the idle task's count while it runs).
+    word_base: u32,
     /// Host: 1 while the vCPU is scheduled out although runnable.
     vcpu_preempted: u8,
     /// Host: 1 if the physical CPU had other runnable tasks at sched-in.
     pcpu_overloaded: u8,
-    /// Host: 1 while an extension is in effect; the guest gives it back.
+    /// Host: 1 while an extension is in effect; the guest gives it back
+    /// with [`KVM_ECS_GIVE_BACK`].
     extension_granted: u8,
     /// Reserved, zero.
     u8_pad: [u8; 1],
     /// Reserved, zero.
-    pad: [u32; 7],
+    pad: [u32; 11],
 }
 
 // The layout, checked at compile time against the numbers the ABI
 // documentation gives.
 const _: () = assert!(size_of::<KvmEcs>() == 64);
 const _: () = assert!(align_of::<KvmEcs>() == 64);
-const _: () = assert!(offset_of!(KvmEcs, flags) == 0x00);
-const _: () = assert!(offset_of!(KvmEcs, preempt_count_mask) == 0x04);
-const _: () = assert!(offset_of!(KvmEcs, preempt_count_gpa_lo) == 0x08);
-const _: () = assert!(offset_of!(KvmEcs, preempt_count_gpa_hi) == 0x0c);
-const _: () = assert!(offset_of!(KvmEcs, nonpreemptible_count) == 0x10);
-const _: () = assert!(offset_of!(KvmEcs, preemptible_count) == 0x14);
-const _: () = assert!(offset_of!(KvmEcs, preempt_count_base) == 0x18);
-const _: () = assert!(offset_of!(KvmEcs, extensions_granted) == 0x1c);
-const _: () = assert!(offset_of!(KvmEcs, vcpu_preempted) == 0x20);
-const _: () = assert!(offset_of!(KvmEcs, pcpu_overloaded) == 0x21);
-const _: () = assert!(offset_of!(KvmEcs, extension_granted) == 0x22);
-const _: () = assert!(offset_of!(KvmEcs, u8_pad) == 0x23);
-const _: () = assert!(offset_of!(KvmEcs, pad) == 0x24);
+const _: () = assert!(offset_of!(KvmEcs, nonpreemptible_count) == 0x00);
+const _: () = assert!(offset_of!(KvmEcs, preemptible_count) == 0x04);
+const _: () = assert!(offset_of!(KvmEcs, word_mask) == 0x08);
+const _: () = assert!(offset_of!(KvmEcs, word_base) == 0x0c);
+const _: () = assert!(offset_of!(KvmEcs, vcpu_preempted) == 0x10);
+const _: () = assert!(offset_of!(KvmEcs, pcpu_overloaded) == 0x11);
+const _: () = assert!(offset_of!(KvmEcs, extension_granted) == 0x12);
+const _: () = assert!(offset_of!(KvmEcs, u8_pad) == 0x13);
+const _: () = assert!(offset_of!(KvmEcs, pad) == 0x14);
 // And against bindgen's reading of the header.
 const _: () = assert!(size_of::<KvmEcs>() == size_of::<bindgen_ffi::kvm_ecs>());
 const _: () = assert!(align_of::<KvmEcs>() == align_of::<bindgen_ffi::kvm_ecs>());
 
-/// Why a value must not be written to MSR_KVM_ECS: the host injects #GP.
+/// The C name of one of the two eCS MSRs, for messages.
+pub const fn msr_name(msr: u32) -> &'static str {
+    match msr {
+        MSR_KVM_ECS => "MSR_KVM_ECS",
+        MSR_KVM_ECS_WORD => "MSR_KVM_ECS_WORD",
+        _ => "an MSR that is not eCS's",
+    }
+}
+
+/// Why a value must not be written to MSR_KVM_ECS or MSR_KVM_ECS_WORD: the
+/// host injects #GP (or, for a write from the VMM, fails it), and the MSR
+/// keeps its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsrError {
-    /// The area's address is not 64-byte aligned.
-    Unaligned { gpa: u64 },
-    /// Reserved bits 5:1 are set.
-    ReservedBits { bits: u64 },
+    /// The address is not aligned as `msr` requires (`align` bytes: 64 for
+    /// the area, 4 for the word).
+    Unaligned { msr: u32, gpa: u64, align: u64 },
+    /// Reserved bits of `msr` are set.
+    ReservedBits { msr: u32, bits: u64 },
     /// The address has bits above the guest's MAXPHYADDR.
-    BeyondMaxPhysAddr { gpa: u64, maxphyaddr: u32 },
+    BeyondMaxPhysAddr { msr: u32, gpa: u64, maxphyaddr: u32 },
+    /// KVM_ECS_GIVE_BACK in a write from the VMM (KVM_SET_MSRS): only the
+    /// guest gives an extension back.
+    GiveBackFromHost,
+    /// KVM_ECS_GIVE_BACK while MSR_KVM_ECS is disabled.
+    GiveBackWhileDisabled,
+    /// KVM_ECS_GIVE_BACK with a value other than the one the MSR holds.
+    GiveBackNotCurrent { value: u64, current: u64 },
 }
 
 impl fmt::Display for MsrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unaligned { gpa } => {
-                write!(f, "eCS area address {gpa:#x} is not 64-byte aligned")
+        match *self {
+            Self::Unaligned { msr, gpa, align } => write!(
+                f,
+                "{} address {gpa:#x} is not {align}-byte aligned",
+                msr_name(msr)
+            ),
+            Self::ReservedBits { msr, bits } => {
+                write!(f, "reserved {} bits {bits:#x} are set", msr_name(msr))
             }
-            Self::ReservedBits { bits } => write!(f, "reserved MSR_KVM_ECS bits {bits:#x} are set"),
-            Self::BeyondMaxPhysAddr { gpa, maxphyaddr } => {
-                write!(
-                    f,
-                    "eCS area address {gpa:#x} is beyond MAXPHYADDR {maxphyaddr}"
-                )
+            Self::BeyondMaxPhysAddr {
+                msr,
+                gpa,
+                maxphyaddr,
+            } => write!(
+                f,
+                "{} address {gpa:#x} is beyond MAXPHYADDR {maxphyaddr}",
+                msr_name(msr)
+            ),
+            Self::GiveBackFromHost => write!(f, "KVM_ECS_GIVE_BACK written by the host"),
+            Self::GiveBackWhileDisabled => {
+                write!(f, "KVM_ECS_GIVE_BACK while MSR_KVM_ECS is disabled")
             }
+            Self::GiveBackNotCurrent { value, current } => write!(
+                f,
+                "KVM_ECS_GIVE_BACK in {value:#x}, but MSR_KVM_ECS holds {current:#x}"
+            ),
         }
     }
 }
 
 impl std::error::Error for MsrError {}
 
-/// A decoded MSR_KVM_ECS value.
+/// A decoded MSR_KVM_ECS value, as the MSR holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EcsMsr {
     pub enabled: bool,
@@ -248,28 +288,132 @@ pub struct EcsMsr {
     pub gpa: u64,
 }
 
-/// The value that enables eCS with the area at `gpa`.
+/// What a write to MSR_KVM_ECS that the host accepts does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcsWrite {
+    /// The MSR holds the value from now on: the area is registered, or,
+    /// disabled, none is.
+    Set(EcsMsr),
+    /// The guest gives the extension in effect (if any) back; the MSR keeps
+    /// its value and nothing else changes.
+    GiveBack,
+}
+
+/// A decoded MSR_KVM_ECS_WORD value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EcsWordMsr {
+    pub enabled: bool,
+    /// The word's guest physical address (bits 63:2).
+    pub gpa: u64,
+}
+
+/// Whether `gpa` has bits at or above `maxphyaddr`.
+const fn beyond(gpa: u64, maxphyaddr: u32) -> bool {
+    maxphyaddr < 64 && gpa >> maxphyaddr != 0
+}
+
+/// The MSR_KVM_ECS value that enables eCS with the area at `gpa`.
 pub fn encode_msr(gpa: u64) -> Result<u64, MsrError> {
     if gpa & !KVM_ECS_GPA_MASK != 0 {
-        return Err(MsrError::Unaligned { gpa });
+        return Err(MsrError::Unaligned {
+            msr: MSR_KVM_ECS,
+            gpa,
+            align: 1 << KVM_ECS_ALIGNMENT_BITS,
+        });
     }
     Ok(gpa | KVM_MSR_ENABLED)
 }
 
-/// Check a value written to MSR_KVM_ECS as the host does before it looks at
-/// the area: reserved bits, and the address against the guest's MAXPHYADDR
-/// while enabled. (Whether the address is in guest RAM only the host knows.)
-pub fn validate_msr(value: u64, maxphyaddr: u32) -> Result<EcsMsr, MsrError> {
+/// The value a guest writes to MSR_KVM_ECS to give an extension back:
+/// `current`, the value the MSR holds, with [`KVM_ECS_GIVE_BACK`].
+pub const fn encode_give_back(current: u64) -> u64 {
+    current | KVM_ECS_GIVE_BACK
+}
+
+/// The checks the host makes on a write of `value` to MSR_KVM_ECS, in its
+/// order, and what the write does. `current` is the value the MSR holds,
+/// `host_initiated` says whether the VMM writes it (KVM_SET_MSRS) rather
+/// than the guest. Reserved bits are refused first (also while disabled);
+/// a value with KVM_ECS_GIVE_BACK is a give-back, valid only from the
+/// guest, while enabled and with exactly `current` otherwise; any other
+/// value is stored, its address checked against the guest's MAXPHYADDR
+/// while enabled. (Whether the address is in guest RAM only the host
+/// knows; it reads nothing from the area.)
+pub fn validate_msr(
+    value: u64,
+    current: u64,
+    host_initiated: bool,
+    maxphyaddr: u32,
+) -> Result<EcsWrite, MsrError> {
     let reserved = value & KVM_ECS_RESERVED_MASK;
     if reserved != 0 {
-        return Err(MsrError::ReservedBits { bits: reserved });
+        return Err(MsrError::ReservedBits {
+            msr: MSR_KVM_ECS,
+            bits: reserved,
+        });
+    }
+    if value & KVM_ECS_GIVE_BACK != 0 {
+        return if host_initiated {
+            Err(MsrError::GiveBackFromHost)
+        } else if current & KVM_MSR_ENABLED == 0 {
+            Err(MsrError::GiveBackWhileDisabled)
+        } else if value & !KVM_ECS_GIVE_BACK != current {
+            Err(MsrError::GiveBackNotCurrent { value, current })
+        } else {
+            Ok(EcsWrite::GiveBack)
+        };
     }
     let msr = EcsMsr {
         enabled: value & KVM_MSR_ENABLED != 0,
         gpa: value & KVM_ECS_GPA_MASK,
     };
-    if msr.enabled && maxphyaddr < 64 && msr.gpa >> maxphyaddr != 0 {
+    if msr.enabled && beyond(msr.gpa, maxphyaddr) {
         return Err(MsrError::BeyondMaxPhysAddr {
+            msr: MSR_KVM_ECS,
+            gpa: msr.gpa,
+            maxphyaddr,
+        });
+    }
+    Ok(EcsWrite::Set(msr))
+}
+
+/// Whether a write of `value` to MSR_KVM_ECS is a give-back the host
+/// accepts while the MSR holds `current`.
+pub fn is_valid_give_back(value: u64, current: u64, host_initiated: bool) -> bool {
+    // The address was checked when `current` was written.
+    validate_msr(value, current, host_initiated, 64) == Ok(EcsWrite::GiveBack)
+}
+
+/// The MSR_KVM_ECS_WORD value that registers the word at `gpa`.
+pub fn encode_word_msr(gpa: u64) -> Result<u64, MsrError> {
+    if gpa & !KVM_ECS_WORD_GPA_MASK != 0 {
+        return Err(MsrError::Unaligned {
+            msr: MSR_KVM_ECS_WORD,
+            gpa,
+            align: size_of::<u32>() as u64,
+        });
+    }
+    Ok(gpa | KVM_MSR_ENABLED)
+}
+
+/// The checks the host makes on a write to MSR_KVM_ECS_WORD, from the guest
+/// or the VMM alike: the reserved bit (also while disabled), and the
+/// address against the guest's MAXPHYADDR while enabled.
+pub fn validate_word_msr(value: u64, maxphyaddr: u32) -> Result<EcsWordMsr, MsrError> {
+    let reserved = value & KVM_ECS_WORD_RESERVED_MASK;
+    if reserved != 0 {
+        return Err(MsrError::ReservedBits {
+            msr: MSR_KVM_ECS_WORD,
+            bits: reserved,
+        });
+    }
+    let msr = EcsWordMsr {
+        enabled: value & KVM_MSR_ENABLED != 0,
+        gpa: value & KVM_ECS_WORD_GPA_MASK,
+    };
+    if msr.enabled && beyond(msr.gpa, maxphyaddr) {
+        return Err(MsrError::BeyondMaxPhysAddr {
+            msr: MSR_KVM_ECS_WORD,
             gpa: msr.gpa,
             maxphyaddr,
         });
@@ -277,121 +421,50 @@ pub fn validate_msr(value: u64, maxphyaddr: u32) -> Result<EcsMsr, MsrError> {
     Ok(msr)
 }
 
-/// Why the host refuses to enable eCS with an area's configuration (#GP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigError {
-    /// `flags` has bits this ABI version does not define.
-    UnknownFlags { flags: u32 },
-    /// Without KVM_ECS_F_PREEMPT_COUNT, the mask and address must be zero.
-    PreemptCountFieldsWithoutFlag,
-    /// With KVM_ECS_F_PREEMPT_COUNT, the mask must not be zero.
-    ZeroPreemptCountMask,
-    /// With KVM_ECS_F_PREEMPT_COUNT, the counter word must be 4-byte aligned.
-    UnalignedPreemptCount { gpa: u64 },
-    /// A reserved byte is not zero.
-    ReservedNotZero,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownFlags { flags } => write!(f, "unknown eCS flags {flags:#x}"),
-            Self::PreemptCountFieldsWithoutFlag => {
-                write!(
-                    f,
-                    "preempt_count mask or address set without KVM_ECS_F_PREEMPT_COUNT"
-                )
-            }
-            Self::ZeroPreemptCountMask => write!(f, "KVM_ECS_F_PREEMPT_COUNT with a zero mask"),
-            Self::UnalignedPreemptCount { gpa } => {
-                write!(f, "preempt_count address {gpa:#x} is not 4-byte aligned")
-            }
-            Self::ReservedNotZero => write!(f, "reserved bytes of struct kvm_ecs are not zero"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The mask a guest writes to `preempt_count_mask`: the low 32 bits of
-/// `!PREEMPT_NEED_RESCHED`. x86 keeps that bit inverted in the counter, as
-/// bit 31 of a 32-bit counter (mask 0x7fff_ffff) or bit 63 of a 64-bit one
-/// (mask 0xffff_ffff: every bit of the low word counts).
+/// The `word_mask` of a Linux guest that registers its preemption counter:
+/// the low 32 bits of `!PREEMPT_NEED_RESCHED`. x86 keeps that bit inverted
+/// in the counter, as bit 31 of a 32-bit counter (mask 0x7fff_ffff) or bit
+/// 63 of a 64-bit one (mask 0xffff_ffff: every bit of the low word counts).
 pub const fn preempt_count_mask(preempt_need_resched: u64) -> u32 {
     !preempt_need_resched as u32
 }
 
 impl KvmEcs {
-    /// An all-zero area, as the guest must present it before filling in the
-    /// configuration.
+    /// An all-zero area, as the guest must present it before enabling it.
     pub const fn zeroed() -> Self {
         Self {
-            flags: 0,
-            preempt_count_mask: 0,
-            preempt_count_gpa_lo: 0,
-            preempt_count_gpa_hi: 0,
             nonpreemptible_count: 0,
             preemptible_count: 0,
-            preempt_count_base: 0,
-            extensions_granted: 0,
+            word_mask: 0,
+            word_base: 0,
             vcpu_preempted: 0,
             pcpu_overloaded: 0,
             extension_granted: 0,
             u8_pad: [0; 1],
-            pad: [0; 7],
+            pad: [0; 11],
         }
     }
 
-    /// The preemption counter word's address, from its two halves.
-    pub const fn preempt_count_gpa(&self) -> u64 {
-        (self.preempt_count_gpa_hi as u64) << 32 | self.preempt_count_gpa_lo as u64
+    /// Whether the reserved bytes are zero, as the guest must leave them.
+    /// (The host does not check: nothing in the area is validated.)
+    pub fn reserved_is_zero(&self) -> bool {
+        self.u8_pad.iter().all(|&b| b == 0) && self.pad.iter().all(|&w| w == 0)
     }
 
-    /// Register the guest's preemption counter word (configuration; before
-    /// enabling).
-    pub fn set_preempt_count(&mut self, gpa: u64, mask: u32) {
-        self.flags |= KVM_ECS_F_PREEMPT_COUNT;
-        self.preempt_count_mask = mask;
-        self.preempt_count_gpa_lo = gpa as u32;
-        self.preempt_count_gpa_hi = (gpa >> 32) as u32;
+    /// Whether the registered word, of value `word`, shows a critical
+    /// section: its bits in `word_mask` differ from `word_base`.
+    pub const fn word_shows_section(&self, word: u32) -> bool {
+        word & self.word_mask != self.word_base
     }
 
-    /// The checks the host makes on the configuration when the guest
-    /// enables eCS.
-    pub fn validate_config(&self) -> Result<(), ConfigError> {
-        if self.u8_pad.iter().any(|&b| b != 0) || self.pad.iter().any(|&w| w != 0) {
-            return Err(ConfigError::ReservedNotZero);
-        }
-        let unknown = self.flags & !KVM_ECS_KNOWN_FLAGS;
-        if unknown != 0 {
-            return Err(ConfigError::UnknownFlags { flags: unknown });
-        }
-        let gpa = self.preempt_count_gpa();
-        if self.flags & KVM_ECS_F_PREEMPT_COUNT == 0 {
-            if self.preempt_count_mask != 0 || gpa != 0 {
-                return Err(ConfigError::PreemptCountFieldsWithoutFlag);
-            }
-        } else if self.preempt_count_mask == 0 {
-            return Err(ConfigError::ZeroPreemptCountMask);
-        } else if !gpa.is_multiple_of(4) {
-            return Err(ConfigError::UnalignedPreemptCount { gpa });
-        }
-        Ok(())
-    }
-
-    /// The host's test: is the vCPU in a critical section? `preempt_word`
-    /// is the 32-bit word at the registered counter address, if the host
-    /// read it.
-    pub fn in_critical_section(&self, preempt_word: Option<u32>) -> bool {
-        if self.nonpreemptible_count != 0 || self.preemptible_count != 0 {
-            return true;
-        }
-        match preempt_word {
-            Some(word) if self.flags & KVM_ECS_F_PREEMPT_COUNT != 0 => {
-                word & self.preempt_count_mask != self.preempt_count_base
-            }
-            _ => false,
-        }
+    /// The host's test: is the vCPU in a critical section? `word` is
+    /// `Some` of the word registered with MSR_KVM_ECS_WORD while that MSR is
+    /// enabled, `None` while it is disabled (then `word_mask` and
+    /// `word_base` are not used).
+    pub fn in_critical_section(&self, word: Option<u32>) -> bool {
+        self.nonpreemptible_count != 0
+            || self.preemptible_count != 0
+            || word.is_some_and(|w| self.word_shows_section(w))
     }
 }
 
@@ -402,6 +475,7 @@ mod tests {
     // x86's PREEMPT_NEED_RESCHED: MSB of the counter (arch/x86/include/asm/preempt.h).
     const NEED_RESCHED_64: u64 = 1 << 63;
     const NEED_RESCHED_32: u64 = 1 << 31;
+    const MAXPHYADDR: u32 = 52;
 
     #[test]
     fn mirror_is_64_bytes_and_64_aligned() {
@@ -421,23 +495,48 @@ mod tests {
     }
 
     #[test]
-    fn msr_masks_partition_the_value() {
-        assert_eq!(KVM_ECS_GPA_MASK & KVM_ECS_RESERVED_MASK, 0);
-        assert_eq!(KVM_ECS_GPA_MASK & KVM_MSR_ENABLED, 0);
-        assert_eq!(KVM_ECS_RESERVED_MASK & KVM_MSR_ENABLED, 0);
-        assert_eq!(
-            KVM_ECS_GPA_MASK | KVM_ECS_RESERVED_MASK | KVM_MSR_ENABLED,
-            u64::MAX
-        );
-        assert_eq!(KVM_ECS_RESERVED_MASK, 0b11_1110);
+    fn ecs_msr_masks_partition_the_value() {
+        let parts = [
+            KVM_MSR_ENABLED,
+            KVM_ECS_GIVE_BACK,
+            KVM_ECS_RESERVED_MASK,
+            KVM_ECS_GPA_MASK,
+        ];
+        for (i, a) in parts.iter().enumerate() {
+            for b in &parts[i + 1..] {
+                assert_eq!(a & b, 0, "{a:#x} and {b:#x} overlap");
+            }
+        }
+        assert_eq!(parts.iter().fold(0, |all, p| all | p), u64::MAX);
+        assert_eq!(KVM_ECS_GIVE_BACK, 0b10);
+        assert_eq!(KVM_ECS_RESERVED_MASK, 0b11_1100);
         assert_eq!(1u64 << KVM_ECS_ALIGNMENT_BITS, align_of::<KvmEcs>() as u64);
     }
 
     #[test]
-    fn msr_and_feature_bit_are_in_their_ranges() {
-        assert_eq!(MSR_KVM_ECS >> 8, 0x4b_564d, "KVM's paravirt MSR range");
-        // Upstream uses 0x00-0x08 and, internally, 0xff.
-        assert!((0x09..0xff).contains(&(MSR_KVM_ECS & 0xff)));
+    fn word_msr_masks_partition_the_value() {
+        assert_eq!(KVM_ECS_WORD_GPA_MASK & KVM_ECS_WORD_RESERVED_MASK, 0);
+        assert_eq!(KVM_ECS_WORD_GPA_MASK & KVM_MSR_ENABLED, 0);
+        assert_eq!(KVM_ECS_WORD_RESERVED_MASK & KVM_MSR_ENABLED, 0);
+        assert_eq!(
+            KVM_ECS_WORD_GPA_MASK | KVM_ECS_WORD_RESERVED_MASK | KVM_MSR_ENABLED,
+            u64::MAX
+        );
+        assert_eq!(KVM_ECS_WORD_RESERVED_MASK, 0b10);
+        // The word is a naturally aligned u32.
+        assert_eq!(!KVM_ECS_WORD_GPA_MASK + 1, size_of::<u32>() as u64);
+    }
+
+    #[test]
+    fn msrs_and_feature_bit_are_in_their_ranges() {
+        for msr in [MSR_KVM_ECS, MSR_KVM_ECS_WORD] {
+            assert_eq!(msr >> 8, 0x4b_564d, "{msr:#x}: KVM's paravirt MSR range");
+            // Upstream uses 0x00-0x08 and, internally, 0xff downwards.
+            assert!((0x09..0xff).contains(&(msr & 0xff)), "{msr:#x}");
+        }
+        assert_eq!(MSR_KVM_ECS_WORD, MSR_KVM_ECS + 1);
+        assert_eq!(msr_name(MSR_KVM_ECS), "MSR_KVM_ECS");
+        assert_eq!(msr_name(MSR_KVM_ECS_WORD), "MSR_KVM_ECS_WORD");
         // Bits 0-17 are upstream's, 24-31 belong to pvclock.
         assert!((18..24).contains(&KVM_FEATURE_ECS));
     }
@@ -445,26 +544,57 @@ mod tests {
     #[test]
     fn encode_accepts_aligned_and_rejects_unaligned() {
         assert_eq!(encode_msr(0x1234_5680), Ok(0x1234_5681));
-        assert_eq!(
-            encode_msr(0x1234_5690),
-            Err(MsrError::Unaligned { gpa: 0x1234_5690 })
-        );
-        assert_eq!(encode_msr(0x41), Err(MsrError::Unaligned { gpa: 0x41 }));
+        for gpa in [0x1234_5690, 0x41, 0x42] {
+            assert_eq!(
+                encode_msr(gpa),
+                Err(MsrError::Unaligned {
+                    msr: MSR_KVM_ECS,
+                    gpa,
+                    align: 64
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn encode_word_accepts_4_aligned_and_rejects_the_rest() {
+        assert_eq!(encode_word_msr(0x1_2345_6788), Ok(0x1_2345_6789));
+        assert_eq!(encode_word_msr(0x1004), Ok(0x1005));
+        for gpa in [0x1001, 0x1002, 0x1003] {
+            assert_eq!(
+                encode_word_msr(gpa),
+                Err(MsrError::Unaligned {
+                    msr: MSR_KVM_ECS_WORD,
+                    gpa,
+                    align: 4
+                })
+            );
+        }
     }
 
     #[test]
     fn validate_roundtrips_encode() {
         let v = encode_msr(0x7fff_ffc0).unwrap();
+        let set = |enabled, gpa| Ok(EcsWrite::Set(EcsMsr { enabled, gpa }));
+        // Stored alike from the guest and the VMM, whatever the MSR held.
+        for (current, host) in [(0, false), (0, true), (v, true), (0x1001, false)] {
+            assert_eq!(
+                validate_msr(v, current, host, MAXPHYADDR),
+                set(true, 0x7fff_ffc0)
+            );
+            assert_eq!(validate_msr(0, current, host, MAXPHYADDR), set(false, 0));
+        }
+        let w = encode_word_msr(0x7fff_fffc).unwrap();
         assert_eq!(
-            validate_msr(v, 52),
-            Ok(EcsMsr {
+            validate_word_msr(w, MAXPHYADDR),
+            Ok(EcsWordMsr {
                 enabled: true,
-                gpa: 0x7fff_ffc0
+                gpa: 0x7fff_fffc
             })
         );
         assert_eq!(
-            validate_msr(0, 52),
-            Ok(EcsMsr {
+            validate_word_msr(0, MAXPHYADDR),
+            Ok(EcsWordMsr {
                 enabled: false,
                 gpa: 0
             })
@@ -473,31 +603,153 @@ mod tests {
 
     #[test]
     fn validate_rejects_each_reserved_bit() {
-        for bit in 1..KVM_ECS_ALIGNMENT_BITS {
+        for bit in 2..KVM_ECS_ALIGNMENT_BITS {
+            let want = Err(MsrError::ReservedBits {
+                msr: MSR_KVM_ECS,
+                bits: 1 << bit,
+            });
             let v = 0x1000 | KVM_MSR_ENABLED | 1 << bit;
-            assert_eq!(
-                validate_msr(v, 52),
-                Err(MsrError::ReservedBits { bits: 1 << bit }),
-                "bit {bit}"
-            );
+            assert_eq!(validate_msr(v, 0, false, MAXPHYADDR), want, "bit {bit}");
             // Reserved even while disabled.
-            assert!(validate_msr(1 << bit, 52).is_err(), "bit {bit} disabled");
+            assert_eq!(
+                validate_msr(1 << bit, 0, false, MAXPHYADDR),
+                want,
+                "bit {bit} disabled"
+            );
+            // And checked before a give-back.
+            let current = 0x1001;
+            assert_eq!(
+                validate_msr(
+                    encode_give_back(current) | 1 << bit,
+                    current,
+                    false,
+                    MAXPHYADDR
+                ),
+                want,
+                "bit {bit} with KVM_ECS_GIVE_BACK"
+            );
         }
+        let want = Err(MsrError::ReservedBits {
+            msr: MSR_KVM_ECS_WORD,
+            bits: 0b10,
+        });
+        assert_eq!(validate_word_msr(0x1000 | 0b11, MAXPHYADDR), want);
+        assert_eq!(validate_word_msr(0b10, MAXPHYADDR), want, "disabled");
     }
 
     #[test]
     fn validate_rejects_addresses_beyond_maxphyaddr() {
         let v = encode_msr(1 << 52).unwrap();
         assert_eq!(
-            validate_msr(v, 52),
+            validate_msr(v, 0, false, 52),
             Err(MsrError::BeyondMaxPhysAddr {
+                msr: MSR_KVM_ECS,
                 gpa: 1 << 52,
                 maxphyaddr: 52
             })
         );
-        assert!(validate_msr(v, 53).is_ok());
+        assert!(validate_msr(v, 0, false, 53).is_ok());
         // A disabled value's address is not looked at.
-        assert!(validate_msr(1 << 52, 52).is_ok());
+        assert!(validate_msr(1 << 52, 0, false, 52).is_ok());
+
+        let w = encode_word_msr(1 << 52).unwrap();
+        assert_eq!(
+            validate_word_msr(w, 52),
+            Err(MsrError::BeyondMaxPhysAddr {
+                msr: MSR_KVM_ECS_WORD,
+                gpa: 1 << 52,
+                maxphyaddr: 52
+            })
+        );
+        assert!(validate_word_msr(w, 53).is_ok());
+        assert!(validate_word_msr(1 << 52, 52).is_ok());
+    }
+
+    #[test]
+    fn give_back_is_the_current_value_with_bit_1() {
+        let current = encode_msr(0x1234_5680).unwrap();
+        let value = encode_give_back(current);
+        assert_eq!(value, 0x1234_5683);
+        assert_eq!(
+            validate_msr(value, current, false, MAXPHYADDR),
+            Ok(EcsWrite::GiveBack)
+        );
+        assert!(is_valid_give_back(value, current, false));
+        // A give-back is not a value to store: the bit is never set in it.
+        assert_eq!(
+            validate_msr(current, current, false, MAXPHYADDR),
+            Ok(EcsWrite::Set(EcsMsr {
+                enabled: true,
+                gpa: 0x1234_5680
+            }))
+        );
+    }
+
+    #[test]
+    fn give_back_is_refused_from_the_host() {
+        let current = encode_msr(0x1234_5680).unwrap();
+        // A VMM that writes back what it saved never sets the bit; one that
+        // does fails, even with the right value.
+        assert_eq!(
+            validate_msr(encode_give_back(current), current, true, MAXPHYADDR),
+            Err(MsrError::GiveBackFromHost)
+        );
+        assert!(!is_valid_give_back(
+            encode_give_back(current),
+            current,
+            true
+        ));
+    }
+
+    #[test]
+    fn give_back_is_refused_while_disabled() {
+        assert_eq!(
+            validate_msr(KVM_ECS_GIVE_BACK, 0, false, MAXPHYADDR),
+            Err(MsrError::GiveBackWhileDisabled)
+        );
+        assert!(!is_valid_give_back(encode_give_back(0), 0, false));
+        // A disabled value that kept its address is still disabled.
+        let current = 0x1234_5680;
+        assert_eq!(
+            validate_msr(encode_give_back(current), current, false, MAXPHYADDR),
+            Err(MsrError::GiveBackWhileDisabled)
+        );
+    }
+
+    #[test]
+    fn give_back_is_refused_with_another_value() {
+        let current = encode_msr(0x1234_5680).unwrap();
+        for value in [
+            // Another area.
+            encode_give_back(encode_msr(0x1234_56c0).unwrap()),
+            // The same area, disabled.
+            0x1234_5680 | KVM_ECS_GIVE_BACK,
+            // Nothing.
+            KVM_ECS_GIVE_BACK,
+        ] {
+            assert_eq!(
+                validate_msr(value, current, false, MAXPHYADDR),
+                Err(MsrError::GiveBackNotCurrent { value, current }),
+                "{value:#x}"
+            );
+            assert!(!is_valid_give_back(value, current, false), "{value:#x}");
+        }
+        // Only a value with the bit is a give-back.
+        assert!(!is_valid_give_back(current, current, false));
+    }
+
+    #[test]
+    fn errors_name_the_msr() {
+        let e = encode_word_msr(0x1002).unwrap_err().to_string();
+        assert!(
+            e.contains("MSR_KVM_ECS_WORD") && e.contains("4-byte"),
+            "{e}"
+        );
+        let e = encode_msr(0x1010).unwrap_err().to_string();
+        assert!(
+            e.starts_with("MSR_KVM_ECS ") && e.contains("64-byte"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -508,86 +760,96 @@ mod tests {
         assert_eq!(preempt_count_mask(NEED_RESCHED_32), 0x7fff_ffff);
     }
 
-    fn with_preempt_count() -> KvmEcs {
-        let mut e = KvmEcs::zeroed();
-        e.set_preempt_count(0x1_2345_6788, preempt_count_mask(NEED_RESCHED_32));
-        e
-    }
-
     #[test]
-    fn config_of_a_zeroed_area_is_valid() {
-        assert_eq!(KvmEcs::zeroed(), KvmEcs::default());
-        assert_eq!(KvmEcs::zeroed().validate_config(), Ok(()));
-        let e = with_preempt_count();
-        assert_eq!(e.preempt_count_gpa(), 0x1_2345_6788);
-        assert_eq!(e.validate_config(), Ok(()));
-    }
-
-    #[test]
-    fn config_rejects_unknown_flags_and_reserved_bytes() {
+    fn a_zeroed_area_is_reserved_zero_and_outside_sections() {
+        let e = KvmEcs::zeroed();
+        assert_eq!(e, KvmEcs::default());
+        assert!(e.reserved_is_zero());
+        assert!(!e.in_critical_section(None));
+        assert!(!e.in_critical_section(Some(0)));
         let mut e = KvmEcs::zeroed();
-        e.flags = 1 << 5;
-        assert_eq!(
-            e.validate_config(),
-            Err(ConfigError::UnknownFlags { flags: 1 << 5 })
-        );
-        let mut e = KvmEcs::zeroed();
-        e.pad[6] = 1;
-        assert_eq!(e.validate_config(), Err(ConfigError::ReservedNotZero));
+        e.pad[10] = 1;
+        assert!(!e.reserved_is_zero());
         let mut e = KvmEcs::zeroed();
         e.u8_pad[0] = 1;
-        assert_eq!(e.validate_config(), Err(ConfigError::ReservedNotZero));
-    }
-
-    #[test]
-    fn config_rejects_inconsistent_preempt_count_fields() {
-        let mut e = with_preempt_count();
-        e.flags = 0;
-        assert_eq!(
-            e.validate_config(),
-            Err(ConfigError::PreemptCountFieldsWithoutFlag)
-        );
-        let mut e = with_preempt_count();
-        e.preempt_count_mask = 0;
-        assert_eq!(e.validate_config(), Err(ConfigError::ZeroPreemptCountMask));
-        let mut e = with_preempt_count();
-        e.preempt_count_gpa_lo |= 2;
-        assert_eq!(
-            e.validate_config(),
-            Err(ConfigError::UnalignedPreemptCount { gpa: 0x1_2345_678a })
-        );
+        assert!(!e.reserved_is_zero());
     }
 
     #[test]
     fn counters_mark_a_critical_section() {
         let mut e = KvmEcs::zeroed();
-        assert!(!e.in_critical_section(None));
         e.nonpreemptible_count = 1;
         assert!(e.in_critical_section(None));
+        assert!(e.in_critical_section(Some(0)));
         e.nonpreemptible_count = 0;
         e.preemptible_count = 2;
         assert!(e.in_critical_section(None));
+        // Whatever the word shows.
+        e.word_mask = !0;
+        assert!(e.in_critical_section(Some(0)));
+    }
+
+    /// A Linux guest's area with its preemption counter (32-bit, as the low
+    /// word of x86-64's 64-bit one would be with bit 31 inverted) registered.
+    fn linux_area() -> KvmEcs {
+        KvmEcs {
+            word_mask: preempt_count_mask(NEED_RESCHED_32),
+            ..KvmEcs::zeroed()
+        }
     }
 
     #[test]
-    fn preempt_count_word_is_masked_and_compared_with_the_base() {
+    fn word_is_masked_and_compared_with_the_base() {
         let need_resched_clear = NEED_RESCHED_32 as u32; // set = no resched pending
-        let mut e = with_preempt_count();
+        let mut e = linux_area();
         // Task context, preemption enabled: only the inverted bit is set.
         assert!(!e.in_critical_section(Some(need_resched_clear)));
         // Reschedule pending: the bit is clear; still no critical section.
         assert!(!e.in_critical_section(Some(0)));
         // A spinlock held.
         assert!(e.in_critical_section(Some(need_resched_clear | 1)));
-        // A hardirq (HARDIRQ_OFFSET 1 << 24).
-        assert!(e.in_critical_section(Some(1 << 24)));
+        // A hardirq (HARDIRQ_OFFSET 1 << 16).
+        assert!(e.in_critical_section(Some(1 << 16)));
         // The idle task runs with preemption disabled once.
-        e.preempt_count_base = 1;
+        e.word_base = 1;
         assert!(!e.in_critical_section(Some(need_resched_clear | 1)));
         assert!(e.in_critical_section(Some(need_resched_clear | 2)));
-        assert!(e.in_critical_section(Some(need_resched_clear | 1 | 1 << 24)));
-        // Without the flag the word is ignored.
-        let e = KvmEcs::zeroed();
-        assert!(!e.in_critical_section(Some(5)));
+        assert!(e.in_critical_section(Some(need_resched_clear)));
+        assert!(e.in_critical_section(Some(need_resched_clear | 1 | 1 << 16)));
+    }
+
+    #[test]
+    fn without_a_word_mask_and_base_are_not_used() {
+        let mut e = linux_area();
+        e.word_base = 1;
+        // The same area with MSR_KVM_ECS_WORD enabled is in a section ...
+        assert!(e.in_critical_section(Some(0)));
+        assert!(e.in_critical_section(Some(5)));
+        // ... and with it disabled not, whatever mask and base hold.
+        assert!(!e.in_critical_section(None));
+        e.word_mask = 0;
+        e.word_base = 0x1234;
+        assert!(!e.in_critical_section(None));
+    }
+
+    #[test]
+    fn word_shows_a_section_only_in_the_masked_bits() {
+        let e = KvmEcs {
+            word_mask: 0x00ff,
+            word_base: 0x0001,
+            ..KvmEcs::zeroed()
+        };
+        assert!(!e.word_shows_section(0x0001));
+        assert!(!e.word_shows_section(0xff01));
+        assert!(e.word_shows_section(0x0000));
+        assert!(e.word_shows_section(0x0002));
+        // A base with bits outside the mask never matches: always a section.
+        let e = KvmEcs {
+            word_mask: 0x00ff,
+            word_base: 0x0100,
+            ..KvmEcs::zeroed()
+        };
+        assert!(e.word_shows_section(0x0100));
+        assert!(e.word_shows_section(0));
     }
 }

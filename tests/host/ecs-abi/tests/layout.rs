@@ -147,7 +147,12 @@ fn msr_and_feature_bit_collide_with_nothing() {
     for (what, all, ours) in [
         ("feature bit", &features, "KVM_FEATURE_ECS"),
         ("MSR", &msrs, "MSR_KVM_ECS"),
+        ("MSR", &msrs, "MSR_KVM_ECS_WORD"),
     ] {
+        assert!(
+            all.iter().any(|(n, _)| n == ours),
+            "{ours} is not a plain #define of the header"
+        );
         let value = mirror_constant(ours).unwrap();
         let same: Vec<_> = all.iter().filter(|(_, v)| *v == value).collect();
         assert_eq!(same.len(), 1, "{what} {value:#x} is also used by {same:?}");
@@ -173,12 +178,32 @@ fn patch_only_adds_to_the_three_files() {
             "{p}: lines removed"
         );
     }
-    // "[PATCH]" alone or numbered within the series ("[PATCH 1/10]").
-    assert!(header::PATCH
-        .lines()
-        .any(|l| l.starts_with("Subject: [PATCH")
-            && l.ends_with("] x86/kvm: Add the enlightened critical section (eCS) paravirt")));
+    // "[PATCH]" alone or numbered within the series ("[PATCH 01/10]"),
+    // however git folded the header.
+    let subject = subject(header::PATCH);
+    assert!(
+        subject.starts_with("[PATCH")
+            && subject
+                .ends_with("] x86/kvm: Add the enlightened critical section (eCS) paravirt ABI"),
+        "Subject: {subject}"
+    );
     assert!(header::PATCH.contains("\nSigned-off-by: eCS suite developers <ecs@invalid>\n"));
+}
+
+/// The patch's Subject header, unfolded (RFC 5322: a line that starts with
+/// white space continues the previous one).
+fn subject(patch: &str) -> String {
+    let mut lines = patch.lines().skip_while(|l| !l.starts_with("Subject: "));
+    let mut subject = lines
+        .next()
+        .expect("the patch has a Subject header")
+        .trim_start_matches("Subject: ")
+        .to_string();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        subject.push(' ');
+        subject.push_str(l.trim());
+    }
+    subject
 }
 
 #[test]
@@ -219,8 +244,10 @@ fn documentation_matches_the_header() {
         patchfile::struct_fields(&doc, "kvm_ecs").unwrap(),
         patchfile::struct_fields(header::HEADER, "kvm_ecs").unwrap()
     );
-    let msr = format!("{:#x}", ecs_abi::MSR_KVM_ECS);
-    assert!(doc.contains(&msr), "msr.rst names {msr}");
+    let msrs = [ecs_abi::MSR_KVM_ECS, ecs_abi::MSR_KVM_ECS_WORD].map(|m| format!("{m:#x}"));
+    for msr in &msrs {
+        assert!(doc.contains(msr), "msr.rst names {msr}");
+    }
     let section =
         patchfile::file_section(header::PATCH, "Documentation/virt/kvm/x86/cpuid.rst").unwrap();
     let row = patchfile::added_lines(&section).join("\n");
@@ -229,5 +256,84 @@ fn documentation_matches_the_header() {
         ecs_abi::KVM_FEATURE_ECS
     );
     assert!(row.contains(&want), "cpuid.rst row: {row}");
-    assert!(row.contains(&msr), "cpuid.rst names {msr}");
+    for msr in &msrs {
+        assert!(row.contains(msr), "cpuid.rst names {msr}");
+    }
+}
+
+/// The bits a mask covers as msr.rst writes them: "bit 1", "bits 63:6".
+fn bit_range(mask: u64) -> String {
+    let (lo, hi) = (mask.trailing_zeros(), 63 - mask.leading_zeros());
+    assert_eq!(
+        mask,
+        (u64::MAX >> (63 - hi)) & (u64::MAX << lo),
+        "{mask:#x} is not one run of bits"
+    );
+    if lo == hi {
+        format!("bit {lo}")
+    } else {
+        format!("bits {hi}:{lo}")
+    }
+}
+
+#[test]
+fn documentation_gives_the_masks_bits() {
+    // msr.rst says which bits each constant covers, "Bits 63:6
+    // (KVM_ECS_GPA_MASK)": the mirror's (and so the header's) values.
+    let section =
+        patchfile::file_section(header::PATCH, "Documentation/virt/kvm/x86/msr.rst").unwrap();
+    let doc = patchfile::added_lines(&section)
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    for (name, mask) in [
+        ("KVM_MSR_ENABLED", ecs_abi::KVM_MSR_ENABLED),
+        ("KVM_ECS_GPA_MASK", ecs_abi::KVM_ECS_GPA_MASK),
+        ("KVM_ECS_GIVE_BACK", ecs_abi::KVM_ECS_GIVE_BACK),
+        ("KVM_ECS_RESERVED_MASK", ecs_abi::KVM_ECS_RESERVED_MASK),
+        ("KVM_ECS_WORD_GPA_MASK", ecs_abi::KVM_ECS_WORD_GPA_MASK),
+        (
+            "KVM_ECS_WORD_RESERVED_MASK",
+            ecs_abi::KVM_ECS_WORD_RESERVED_MASK,
+        ),
+    ] {
+        let want = format!("{} ({})", bit_range(mask), name).to_lowercase();
+        assert!(doc.contains(&want), "msr.rst does not say \"{want}\"");
+    }
+    // Every constant the patch adds but the alignment is documented.
+    for name in header::ADDED_DEFINES {
+        if *name != "KVM_ECS_ALIGNMENT_BITS" {
+            assert!(doc.contains(&name.to_lowercase()), "msr.rst lacks {name}");
+        }
+    }
+}
+
+#[test]
+fn documentation_gives_the_critical_section_test() {
+    // msr.rst's definition of "in a critical section" uses the members the
+    // header declares, and the word MSR.
+    let section =
+        patchfile::file_section(header::PATCH, "Documentation/virt/kvm/x86/msr.rst").unwrap();
+    let doc = patchfile::added_lines(&section)
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let want = "nonpreemptible_count != 0 || preemptible_count != 0 || \
+                (MSR_KVM_ECS_WORD enabled && (word & word_mask) != word_base)";
+    assert!(doc.contains(want), "msr.rst does not say {want}");
+    let fields = patchfile::struct_fields(header::HEADER, "kvm_ecs").unwrap();
+    for member in [
+        "nonpreemptible_count",
+        "preemptible_count",
+        "word_mask",
+        "word_base",
+    ] {
+        assert!(
+            fields.iter().any(|f| f.name == member),
+            "struct kvm_ecs lacks {member}"
+        );
+    }
 }
