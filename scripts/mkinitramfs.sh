@@ -89,6 +89,10 @@ if [ "$kind" = host ]; then
 	cp "$l2_kernel" "$root/ecs/bzImage"
 	cp "$guest_cpio" "$root/ecs/guest.cpio"
 	cp -r "$kdir/selftests/kvm" "$root/ecs/selftests/kvm"
+	# The VMM's opt-in to eCS for that QEMU (scripts/vm --kvm-ecs).
+	mkdir -p "$root/ecs/lib"
+	gcc -shared -fPIC -O2 -Wall -o "$root/ecs/lib/kvm_ecs_optin.so" \
+		"$ECS_REPO/tests/lib/kvm_ecs_optin.c" || die "cannot build tests/lib/kvm_ecs_optin.c"
 fi
 
 mkdir -p "$(dirname "$out")"

@@ -36,7 +36,8 @@ nested_prepare() {
 # (two minutes of silence) ends sooner, and either way vm saves where its
 # vCPUs were in OUTDIR/hang-registers.txt. ecs.l2_append=A+B adds the
 # kernel arguments "A B" to every L2 (scripts/nested-campaign.sh
-# --l2-append).
+# --l2-append). Its VMM opts in to eCS with pcpu_overloaded
+# (KVM_CAP_X86_ECS, vm --kvm-ecs 3) unless the options say --kvm-ecs 0.
 l2_timeout() {
 	t=$(ecs_cmdline l2_timeout)
 	echo "${t:-600}"
@@ -47,7 +48,7 @@ l2_vm() {
 	outdir=$2
 	shift 2
 	set -- --append "$(ecs_cmdline l2_append | tr '+' ' ')" "$@"
-	vm --accel kvm --kernel /ecs/bzImage --initrd /ecs/guest.cpio --mem 256M \
+	vm --accel kvm --kvm-ecs 3 --kernel /ecs/bzImage --initrd /ecs/guest.cpio --mem 256M \
 		--name "$name" --out "$outdir" --timeout "$(l2_timeout)" --heartbeat 20 "$@" \
 		> "$outdir.ktap" 2> "$outdir.err"
 	l2_rc=$?

@@ -142,10 +142,12 @@ fn register(on: &OnCpu) {
         // SAFETY: We run on the area's CPU (`on`) and the area is not registered: either this
         // CPU just came online or the previous write of `MSR_KVM_ECS` failed.
         unsafe { area.prepare(word.is_some()) };
-        let word_val = word.map_or(0, |w| w | MSR_ENABLED);
-        if counted(on.write_word_msr(word_val)).is_ok()
-            && counted(on.write_msr(gpa | MSR_ENABLED)).is_ok()
-        {
+        let word_ok = match word {
+            Some(w) => counted(on.write_word_msr(w | MSR_ENABLED)).is_ok(),
+            // Without a word: clear one the first try left registered.
+            None => kvm_ecs::word_msr_of(cpu) == 0 || counted(on.write_word_msr(0)).is_ok(),
+        };
+        if word_ok && counted(on.write_msr(gpa | MSR_ENABLED)).is_ok() {
             return;
         }
         if word.is_none() {
