@@ -367,14 +367,20 @@ pub fn validate_msr(
         enabled: value & KVM_MSR_ENABLED != 0,
         gpa: value & KVM_ECS_GPA_MASK,
     };
-    if msr.enabled && beyond(msr.gpa, maxphyaddr) {
+    addressable(MSR_KVM_ECS, msr.enabled, msr.gpa, maxphyaddr)?;
+    Ok(EcsWrite::Set(msr))
+}
+
+/// An enabled registration's address must be below the guest's MAXPHYADDR.
+fn addressable(msr: u32, enabled: bool, gpa: u64, maxphyaddr: u32) -> Result<(), MsrError> {
+    if enabled && beyond(gpa, maxphyaddr) {
         return Err(MsrError::BeyondMaxPhysAddr {
-            msr: MSR_KVM_ECS,
-            gpa: msr.gpa,
+            msr,
+            gpa,
             maxphyaddr,
         });
     }
-    Ok(EcsWrite::Set(msr))
+    Ok(())
 }
 
 /// Whether a write of `value` to MSR_KVM_ECS is a give-back the host
@@ -411,13 +417,7 @@ pub fn validate_word_msr(value: u64, maxphyaddr: u32) -> Result<EcsWordMsr, MsrE
         enabled: value & KVM_MSR_ENABLED != 0,
         gpa: value & KVM_ECS_WORD_GPA_MASK,
     };
-    if msr.enabled && beyond(msr.gpa, maxphyaddr) {
-        return Err(MsrError::BeyondMaxPhysAddr {
-            msr: MSR_KVM_ECS_WORD,
-            gpa: msr.gpa,
-            maxphyaddr,
-        });
-    }
+    addressable(MSR_KVM_ECS_WORD, msr.enabled, msr.gpa, maxphyaddr)?;
     Ok(msr)
 }
 

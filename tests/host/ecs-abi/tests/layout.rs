@@ -276,18 +276,22 @@ fn bit_range(mask: u64) -> String {
     }
 }
 
-#[test]
-fn documentation_gives_the_masks_bits() {
-    // msr.rst says which bits each constant covers, "Bits 63:6
-    // (KVM_ECS_GPA_MASK)": the mirror's (and so the header's) values.
+/// The lines the patch adds to msr.rst, as one line with white space folded.
+fn msr_rst_added_text() -> String {
     let section =
         patchfile::file_section(header::PATCH, "Documentation/virt/kvm/x86/msr.rst").unwrap();
-    let doc = patchfile::added_lines(&section)
+    patchfile::added_lines(&section)
         .join(" ")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-        .to_lowercase();
+}
+
+#[test]
+fn documentation_gives_the_masks_bits() {
+    // msr.rst says which bits each constant covers, "Bits 63:6
+    // (KVM_ECS_GPA_MASK)": the mirror's (and so the header's) values.
+    let doc = msr_rst_added_text().to_lowercase();
     for (name, mask) in [
         ("KVM_MSR_ENABLED", ecs_abi::KVM_MSR_ENABLED),
         ("KVM_ECS_GPA_MASK", ecs_abi::KVM_ECS_GPA_MASK),
@@ -314,13 +318,7 @@ fn documentation_gives_the_masks_bits() {
 fn documentation_gives_the_critical_section_test() {
     // msr.rst's definition of "in a critical section" uses the members the
     // header declares, and the word MSR.
-    let section =
-        patchfile::file_section(header::PATCH, "Documentation/virt/kvm/x86/msr.rst").unwrap();
-    let doc = patchfile::added_lines(&section)
-        .join(" ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let doc = msr_rst_added_text();
     let want = "nonpreemptible_count != 0 || preemptible_count != 0 || \
                 (MSR_KVM_ECS_WORD enabled && (word & word_mask) != word_base)";
     assert!(doc.contains(want), "msr.rst does not say {want}");
