@@ -239,10 +239,10 @@ impl Area {
         };
     }
 
-    /// Fills in the mask and base of the word (the preemption counter), which the host reads
-    /// `with_word` registered, and clears the host's fields and the reserved ones, before the area is registered.
-    /// The two counters are left alone: the counting may be on, and they describe the running
-    /// task and this vCPU.
+    /// Fills in the word's mask and base (for the preemption counter if `with_word`; the host
+    /// reads them only while a word is registered) and clears the host's fields and the reserved
+    /// ones, before the area is registered. The two counters are left alone: the counting may be
+    /// on, and they describe the running task and this vCPU.
     ///
     /// # Safety
     ///

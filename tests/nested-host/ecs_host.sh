@@ -19,13 +19,13 @@ ktap_begin 6
 ktap_check kvm-offers-ecs [ "$(cat /sys/module/kvm/parameters/ecs 2>/dev/null)" = Y ]
 
 out=/tmp/l2-ecs-host
-l2_vm l2-ecs "$out" --smp 2 --cpu host,migratable=off \
+l2_vm_retry_boot l2-ecs "$out" --smp 2 --cpu host,migratable=off \
 	--append "ecs.expect_kvm=1 ecs.expect_ecs=1" -- \
 	env ECS_SUITE_ONLY="ecs ecs_host lifecycle ecs_lockbench" LIFECYCLE_CYCLES=10 /ecs/tests/run-suite.sh /ecs/tests/guest
 l2_results "$out" $?
 
 out=/tmp/l2-ecs-no-optin
-l2_vm l2-no-optin "$out" --smp 1 --cpu host,migratable=off --kvm-ecs 0 -- \
+l2_vm_retry_boot l2-no-optin "$out" --smp 1 --cpu host,migratable=off --kvm-ecs 0 -- \
 	/ecs/tests/lib/ecs_no_optin_load.sh
 l2_results "$out" $?
 l1_host_clean

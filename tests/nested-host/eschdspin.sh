@@ -17,7 +17,7 @@ host_ko=/ecs/modules/ecs_host.ko
 ktap_begin 5
 ktap_check policy-loaded insmod $host_ko
 out=/tmp/l2-eschdspin
-l2_vm l2-eschdspin "$out" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
+l2_vm_retry_boot l2-eschdspin "$out" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
 	/ecs/tests/lib/eschdspin_hints_load.sh 6
 rc=$?
 l2_results "$out" $rc
