@@ -32,7 +32,8 @@ tests=(
 	x86/ecs_test x86/kvm_pv_test
 	x86/cpuid_test x86/feature_msrs_test x86/fix_hypercall_test x86/hwcr_msr_test
 	x86/kvm_clock_test x86/platform_info_test x86/set_sregs_test x86/state_test
-	x86/svm_vmcall_test x86/sync_regs_test x86/tsc_msrs_test x86/tsc_scaling_sync
+	x86/svm_vmcall_test x86/sync_regs_test x86/tsc_msrs_test x86/tsc_rate_mismatch_test
+	x86/tsc_scaling_sync
 	x86/userspace_msr_exit_test x86/xapic_state_test
 	kvm_binary_stats_test steal_time system_counter_offset_test
 )

@@ -12,7 +12,7 @@
 # ecs_lockbench) while rcu_membench frees memory through call_rcu(). The
 # host side is switched at runtime between the arms, first without it
 # ("off"), then with it (default "v2": KVM extends a vCPU's time slice
-# while the guest says it is in a critical section, host-patches/0007),
+# while the guest says it is in a critical section, host-patches/0008),
 # in alternating order over the blocks. It ends with a table, without vs
 # with: in-section preemptions, the time lock waiters lost to a preempted
 # holder, lock throughput and tail wait, the RCU grace period p99 and the

@@ -227,7 +227,7 @@ def fmt_ci(est, ci, scale=1.0, digits=3):
 
 def extension_table(labels, complete):
     """How each arm's extensions ended, and the exits they cost: a give-back
-    write or a poll of the timer is one exit each (host-patches/0009).
+    write or a poll of the timer is one exit each (host-patches/0010).
     Returns the table's lines and its sums per arm."""
     rows, sums = [], {}
     for i, label in enumerate(labels):

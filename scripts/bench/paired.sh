@@ -14,7 +14,7 @@
 #                           [--report-only DIR] [-- POLICY_ARG...]
 #
 #   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
-#   --arms A       host-side arms (off, count, v1, v2, v2any, v2lazy: see
+#   --arms A       host-side arms (off, count, v1, v2, v2any, v2lazy, v2keep: see
 #                  scripts/bench/vm/paired_l1.sh); the first is the
 #                  reference of the ratios; "off off" is the A/A test
 #                  (default off count v1)
@@ -77,7 +77,7 @@ for l in $levels; do
 done
 narms=0
 for a in $arms; do
-	case $a in off | count | v1 | v2 | v2any | v2lazy) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
+	case $a in off | count | v1 | v2 | v2any | v2lazy | v2keep) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }

@@ -14,8 +14,8 @@ nested_prepare() {
 	# wants TSC scaling, which TCG lacks, and set_tsc_khz() returns before
 	# it sets any scaling ratio: the ratio stays 0, KVM reads that guest's
 	# TSC as 0, and its TSC-deadline timers fire as many seconds late as
-	# this L1 has been up (host-patches/0006 fixes that: such a guest now
-	# runs at the host's rate; tests/nested/kvm_tsc_rate.sh). The boot's
+	# this L1 has been up (host-patches/0001 fixes that: such a guest now
+	# runs at the host's rate; x86/tsc_rate_mismatch_test). The boot's
 	# PIT calibration can be 300 ppm off under TCG; the refined rate
 	# replaces it about 1.6 s after boot, when the "tsc" clocksource
 	# replaces "tsc-early". Load KVM after that (or after 20 s, if the TSC

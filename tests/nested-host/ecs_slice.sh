@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in an L1 guest: the slice extension KVM grants by itself
-# (host-patches/0007, kvm.ecs_slice_us), end to end, with no policy module
+# (host-patches/0008, kvm.ecs_slice_us), end to end, with no policy module
 # loaded. The knob rejects values out of [5, 10000] us with EINVAL and an
 # error naming it, and keeps its value; set to 1 ms, a 2-vCPU L2 sharing
 # the L1's one CPU under a lock-heavy load gets extensions, most of which
@@ -13,7 +13,7 @@
 
 nested_prepare
 knob=/sys/module/kvm/parameters/ecs_slice_us
-[ -f $knob ] || ktap_missing_all "$knob: this L1's KVM lacks host-patches/0007"
+[ -f $knob ] || ktap_missing_all "$knob: this L1's KVM lacks host-patches/0008"
 slice_us=1000
 bad_values="4 10001 4294967295 -1 x"
 ktap_begin $(($(echo $bad_values | wc -w) + 10))

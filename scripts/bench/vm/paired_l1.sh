@@ -21,10 +21,13 @@
 #              v1     ecs_host granting extensions with POLICY_ARGs
 #              v2     KVM granting slice extensions of US microseconds by
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
-#                     host-patches/0007)
+#                     host-patches/0008)
 #              v2any  v2 after any exit (kvm.ecs_slice_any_exit=Y)
 #              v2lazy v2 deferring only lazy reschedule requests, never a
-#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0010)
+#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0011)
+#              v2keep v2 deferring a further request too while the guest is
+#                     in its section, until the bound, instead of ending the
+#                     extension (kvm.ecs_slice_revoke=N, host-patches/0012)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a
@@ -73,6 +76,7 @@ host_ko=/ecs/modules/ecs_host.ko
 slice_param=/sys/module/kvm/parameters/ecs_slice_us
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
+revoke_param=/sys/module/kvm/parameters/ecs_slice_revoke
 # Seconds without a new snapshot after which the test L2 counts as dead.
 SNAPSHOT_SILENCE=60
 # Counters of the per-VM KVM debugfs that a phase's samples carry.
@@ -95,6 +99,9 @@ arm_set() {
 			echo N > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
 		fi
 	done
+	if [ -f $revoke_param ] && [ "$(cat $revoke_param)" != Y ]; then
+		echo Y > $revoke_param || { echo "paired_l1: cannot reset $revoke_param" >&2; exit 1; }
+	fi
 	# shellcheck disable=SC2086 # the arguments are split on purpose
 	case $1 in
 	off) ;;
@@ -103,6 +110,7 @@ arm_set() {
 	v2) echo "$slice_us" > $slice_param ;;
 	v2any) echo Y > $any_exit_param && echo "$slice_us" > $slice_param ;;
 	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $slice_param ;;
+	v2keep) echo N > $revoke_param && echo "$slice_us" > $slice_param ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }
