@@ -10,7 +10,9 @@
 #    busybox-static, QEMU 10 from bookworm-backports, matplotlib,
 #    pyelftools, the linters of make lint (shellcheck, pyflakes);
 #  - Rust: rust-src for the machine's rustup toolchain, bindgen-cli;
-#  - the pinned kernel source (KERNEL_PIN), unpacked into the cache.
+#  - the pinned kernel source (KERNEL_PIN), unpacked into the cache;
+#  - Debian's own build of that kernel and its KVM modules, the control
+#    L1 of the upstream KVM selftests.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -118,5 +120,44 @@ if [ ! -f "$PRISTINE_SRC/.complete" ]; then
 	rm -rf "$PRISTINE_SRC"
 	mv "$PRISTINE_SRC.tmp" "$PRISTINE_SRC"
 	touch "$PRISTINE_SRC/.complete"
+fi
+# Debian's own build of the same kernel, the control of the upstream KVM
+# selftests (tests/run-all.sh, nested-host-stock): its vmlinuz, and KVM's
+# modules as a cpio to append to the L1's initramfs. The linux-image
+# package is only a meta package; the kernel is in linux-binary.
+stock=$(stock_dir)
+if [ ! -f "$stock/.complete" ]; then
+	release=$(pin STOCK_KERNEL_RELEASE)
+	log "downloading Debian's $release kernel and modules (the selftests' control)"
+	rm -rf "$stock.tmp"
+	mkdir -p "$stock.tmp/root"
+	# apt fetches as _apt when it can write the directory (and reach it).
+	debs=$(mktemp -d)
+	chown _apt "$debs" 2>/dev/null || chmod 777 "$debs"
+	for p in binary:STOCK_BINARY_SHA256 modules:STOCK_MODULES_SHA256; do
+		(cd "$debs" && apt-get download -q "linux-${p%%:*}-$release=$KERNEL_DEBIAN_VERSION") ||
+			die "cannot download linux-${p%%:*}-$release $KERNEL_DEBIAN_VERSION"
+		deb=$(echo "$debs/linux-${p%%:*}-"*.deb)
+		echo "$(pin "${p#*:}")  $deb" | sha256sum -c --quiet ||
+			die "$deb does not match ${p#*:} in KERNEL_PIN"
+		dpkg-deb -x "$deb" "$stock.tmp/root"
+	done
+	rm -rf "$debs"
+	mods=$stock.tmp/root/usr/lib/modules/$release
+	mv "$mods/vmlinuz" "$stock.tmp/vmlinuz"
+	# Only what an L1 KVM host needs, uncompressed for busybox's modprobe.
+	cpioroot=$stock.tmp/cpio
+	for m in arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko virt/lib/irqbypass.ko; do
+		mkdir -p "$cpioroot/lib/modules/$release/kernel/$(dirname "$m")"
+		xz -dc "$mods/kernel/$m.xz" > "$cpioroot/lib/modules/$release/kernel/$m"
+	done
+	# None built in, no order to keep: depmod wants the files all the same.
+	touch "$cpioroot/lib/modules/$release/"{modules.order,modules.builtin,modules.builtin.modinfo}
+	depmod -b "$cpioroot" "$release"
+	(cd "$cpioroot" && find . | cpio -o -H newc 2>/dev/null) > "$stock.tmp/kvm-modules.cpio"
+	rm -rf "$stock.tmp/root" "$cpioroot"
+	rm -rf "$stock"
+	mv "$stock.tmp" "$stock"
+	touch "$stock/.complete"
 fi
 log "setup done: $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION, $(qemu-system-x86_64 --version | head -1), $(rustc --version), $(bindgen --version)"

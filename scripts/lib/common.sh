@@ -26,6 +26,12 @@ ECS_CACHE=${ECS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecs-suite}
 KERNEL_DEB="$ECS_CACHE/debs/${KERNEL_PACKAGE}_${KERNEL_DEBIAN_VERSION}_all.deb"
 PRISTINE_SRC="$ECS_CACHE/src/$KERNEL_DEBIAN_VERSION"
 
+# Debian's own build of the pinned kernel, unpacked by scripts/setup.sh:
+# vmlinuz and kvm-modules.cpio (KVM's modules, for an L1 of that kernel).
+stock_dir() {
+	echo "$ECS_CACHE/stock/$(pin STOCK_KERNEL_RELEASE)-$KERNEL_DEBIAN_VERSION"
+}
+
 # The kernel is built with LLVM (Rust wants it, and KASAN with Rust needs it).
 KMAKE_LLVM="LLVM=-$LLVM_VERSION"
 export PATH="$HOME/.cargo/bin:$PATH"
