@@ -30,7 +30,8 @@
 # make), ECS_CHECK_ONLY="cargo lint scripts guest nested nested-host
 # nested-host-stock guest-debug nested-debug nested-host-debug" (the
 # default) or a part, e.g.
-# ECS_CHECK_ONLY=nested-host for the eCS host side alone (make check-host);
+# ECS_CHECK_ONLY="nested-host nested-host-stock" for the eCS host side
+# and the control alone (make check-host);
 # ECS_CHECK_ONLY=fuzz (make fuzz, never part of the default) fuzzes the
 # eCS guest-host surface for ECS_FUZZ_SECONDS.
 set -uo pipefail
@@ -166,7 +167,7 @@ stock_suite() {
 	fi
 	vm_suite nested-host-stock "$stock/vmlinuz" "${ECS_HOST_INITRD:-}" \
 		--add-cpio "$stock/kvm-modules.cpio" --smp 1 --mem 2G --timeout 600 \
-		--heartbeat $heartbeat --append "idle=poll" \
+		--heartbeat $heartbeat --append "idle=poll ecs.stock_control=1" \
 		-- /ecs/tests/nested-host/kvm_selftests.sh > "$results/nested-host-stock.out"
 	rc=$?
 	# 1: some test failed, as tsc_rate_mismatch_test must there.
