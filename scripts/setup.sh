@@ -21,7 +21,6 @@ grep -q '^VERSION_CODENAME=bookworm' /etc/os-release ||
 	die "this setup is for Debian bookworm; /etc/os-release says: $(grep PRETTY_NAME /etc/os-release)"
 
 KERNEL_SUITE=$(pin KERNEL_SUITE)
-KERNEL_DEB_SHA256=$(pin KERNEL_DEB_SHA256)
 BINDGEN_VERSION=$(pin BINDGEN_VERSION)
 QEMU_SUITE=$(pin QEMU_SUITE)
 export DEBIAN_FRONTEND=noninteractive
@@ -89,8 +88,25 @@ if [ "$(bindgen --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
 	cargo install --locked --version "$BINDGEN_VERSION" bindgen-cli
 fi
 
-# The pinned kernel source. apt-get download fetches the package alone, so
-# none of trixie's dependencies are installed.
+# download_deb PACKAGE VERSION DEST: fetch one package as DEST. apt-get
+# download fetches the package alone, so none of trixie's dependencies
+# are installed.
+download_deb() {
+	local tmp
+	tmp=$(mktemp -d)
+	# apt fetches as _apt when it can write the directory (and reach it).
+	chown _apt "$tmp" 2>/dev/null || chmod 777 "$tmp"
+	(cd "$tmp" && apt-get download -q "$1=$2") || die "cannot download $1 $2"
+	mv "$tmp"/*.deb "$3"
+	rmdir "$tmp"
+}
+
+# check_pinned_sha KEY FILE: FILE is what KERNEL_PIN's KEY says it is.
+check_pinned_sha() {
+	echo "$(pin "$1")  $2" | sha256sum -c --quiet || die "$2 does not match $1 in KERNEL_PIN"
+}
+
+# The pinned kernel source.
 if [ ! -f "$PRISTINE_SRC/.complete" ]; then
 	served=$(apt-cache madison "$KERNEL_PACKAGE" | awk -F'|' -v s="$KERNEL_SUITE" \
 		'$3 ~ s"/" {gsub(/ /, "", $2); print $2}' | head -1)
@@ -102,15 +118,9 @@ if [ ! -f "$PRISTINE_SRC/.complete" ]; then
 	mkdir -p "$(dirname "$KERNEL_DEB")"
 	if [ ! -f "$KERNEL_DEB" ]; then
 		log "downloading $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION"
-		tmp=$(mktemp -d)
-		# apt fetches as _apt when it can write the directory.
-		chown _apt "$tmp" 2>/dev/null || chmod 777 "$tmp"
-		(cd "$tmp" && apt-get download -q "$KERNEL_PACKAGE=$KERNEL_DEBIAN_VERSION")
-		mv "$tmp"/*.deb "$KERNEL_DEB"
-		rmdir "$tmp"
+		download_deb "$KERNEL_PACKAGE" "$KERNEL_DEBIAN_VERSION" "$KERNEL_DEB"
 	fi
-	echo "$KERNEL_DEB_SHA256  $KERNEL_DEB" | sha256sum -c --quiet ||
-		die "$KERNEL_DEB does not match KERNEL_DEB_SHA256 in KERNEL_PIN"
+	check_pinned_sha KERNEL_DEB_SHA256 "$KERNEL_DEB"
 	log "unpacking the kernel source into $PRISTINE_SRC"
 	rm -rf "$PRISTINE_SRC.tmp"
 	mkdir -p "$PRISTINE_SRC.tmp"
@@ -131,18 +141,13 @@ if [ ! -f "$stock/.complete" ]; then
 	log "downloading Debian's $release kernel and modules (the selftests' control)"
 	rm -rf "$stock.tmp"
 	mkdir -p "$stock.tmp/root"
-	# apt fetches as _apt when it can write the directory (and reach it).
-	debs=$(mktemp -d)
-	chown _apt "$debs" 2>/dev/null || chmod 777 "$debs"
 	for p in binary:STOCK_BINARY_SHA256 modules:STOCK_MODULES_SHA256; do
-		(cd "$debs" && apt-get download -q "linux-${p%%:*}-$release=$KERNEL_DEBIAN_VERSION") ||
-			die "cannot download linux-${p%%:*}-$release $KERNEL_DEBIAN_VERSION"
-		deb=$(echo "$debs/linux-${p%%:*}-"*.deb)
-		echo "$(pin "${p#*:}")  $deb" | sha256sum -c --quiet ||
-			die "$deb does not match ${p#*:} in KERNEL_PIN"
+		deb=$stock.tmp/linux-${p%%:*}.deb
+		download_deb "linux-${p%%:*}-$release" "$KERNEL_DEBIAN_VERSION" "$deb"
+		check_pinned_sha "${p#*:}" "$deb"
 		dpkg-deb -x "$deb" "$stock.tmp/root"
+		rm "$deb"
 	done
-	rm -rf "$debs"
 	mods=$stock.tmp/root/usr/lib/modules/$release
 	mv "$mods/vmlinuz" "$stock.tmp/vmlinuz"
 	# Only what an L1 KVM host needs, uncompressed for busybox's modprobe.
