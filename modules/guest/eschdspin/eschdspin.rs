@@ -48,7 +48,8 @@ module! {
     },
 }
 
-/// Bounds of `spin_limit_us`: the spin runs with preemption off, so keep it below a 100 Hz tick.
+/// Bounds of `spin_limit_us`: the spin is preemptible, but a waiter should not burn more than a
+/// 100 Hz tick.
 const MIN_SPIN_US: u32 = 1;
 const MAX_SPIN_US: u32 = 10_000;
 
@@ -57,10 +58,10 @@ const MAX_SPIN_US: u32 = 10_000;
 enum Policy {
     /// Sleep, as without the module.
     Stock = 0,
-    /// Spin while the guest run queue has no other task.
+    /// Spin while the guest run queue has no other task and the owner runs on a vCPU that is not
+    /// preempted.
     Schdspin = 1,
-    /// Spin while, in addition, the host says the physical CPU is not overloaded and the owner's
-    /// vCPU runs.
+    /// Spin while, in addition, the host says the physical CPU is not overloaded.
     Eschdspin = 2,
 }
 
@@ -156,8 +157,7 @@ fn load_policy(which: &Atomic<u32>) -> Policy {
 /// # Invariants
 ///
 /// `w` points to the waiter the lock passed to [`wait`], which stays valid while the hook runs;
-/// values of this type live only inside one call of [`wait`], with preemption off and in an RCU
-/// read-side section.
+/// values of this type live only inside one call of [`wait`].
 struct Waiter {
     w: *const bindings::lock_spin_waiter,
 }
@@ -175,7 +175,7 @@ impl Waiter {
     }
 
     fn owner_running(&self) -> bool {
-        // SAFETY: As for `granted`; the hook holds the RCU read lock the owner lookup needs.
+        // SAFETY: As for `granted`; the helper takes the RCU read lock the owner lookup needs.
         unsafe { bindings::lock_spin_owner_running(self.w) }
     }
 }
@@ -186,25 +186,26 @@ fn must_stop() -> bool {
 }
 
 fn single_task_running() -> bool {
-    // SAFETY: Reads this CPU's run queue length; preemption is off in the hook.
+    // SAFETY: Reads the run queue length of the CPU this runs on, with `raw_rq()`: the spin is
+    // preemptible, so it may be the CPU it ran on a moment ago, which is good enough for a
+    // heuristic.
     unsafe { bindings::single_task_running() }
 }
 
-/// The eCS hints the host shares with this vCPU, if it shares them.
-struct HostHints {
-    cpu: PossibleCpu,
-}
+/// The eCS hints the host shares with the vCPU this runs on, if it shares them.
+///
+/// The spin is preemptible and may move to another vCPU: each question reads the hints of the
+/// vCPU it runs on then.
+struct HostHints;
 
 impl HostHints {
-    /// This vCPU's hints, if its eCS area is registered with the host. The hook runs with
-    /// preemption off, so the vCPU stays this one.
+    /// Whether this vCPU's eCS area is registered with the host.
     fn here() -> Option<Self> {
-        let cpu = PossibleCpu::current();
-        (kvm_ecs::msr_of(cpu) != 0).then_some(Self { cpu })
+        (kvm_ecs::msr_of(PossibleCpu::current()) != 0).then_some(Self)
     }
 
     fn pcpu_overloaded(&self) -> bool {
-        kvm_ecs::pcpu_overcommitted(self.cpu)
+        kvm_ecs::pcpu_overcommitted(PossibleCpu::current())
     }
 }
 
@@ -233,13 +234,11 @@ fn stop_reason(policy: Policy, hints: Option<&HostHints>, waiter: &Waiter) -> Op
     if !single_task_running() {
         return Some(Stop::RunQueue);
     }
-    if let Some(hints) = hints {
-        if hints.pcpu_overloaded() {
-            return Some(Stop::Overloaded);
-        }
-        if !waiter.owner_running() {
-            return Some(Stop::OwnerOff);
-        }
+    if !waiter.owner_running() {
+        return Some(Stop::OwnerOff);
+    }
+    if hints.is_some_and(HostHints::pcpu_overloaded) {
+        return Some(Stop::Overloaded);
     }
     None
 }
@@ -254,8 +253,8 @@ fn sleep(stop: Stop) -> bool {
 ///
 /// # Safety
 ///
-/// Only the locks call this, through [`OPS`], with a valid waiter, preemption off and in an RCU
-/// read-side section.
+/// Only the locks call this, through [`OPS`], for their first waiter, with a valid waiter; it runs
+/// preemptible, in the hook's SRCU read-side section, which keeps this text alive.
 unsafe extern "C" fn wait(w: *const bindings::lock_spin_waiter) -> bool {
     // INVARIANT: The lock passes a valid waiter and keeps it while we run (see above).
     let waiter = Waiter { w };
