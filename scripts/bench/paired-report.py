@@ -28,7 +28,8 @@ KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
               "ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
               "ecs_extensions_expired", "ecs_preemptions",
               "ecs_preempted_in_section", "ecs_extensions_revoked",
-              "ecs_extensions_unloaded", "ecs_give_back_writes", "ecs_extension_polls"]
+              "ecs_extensions_unloaded", "ecs_give_back_writes", "ecs_extension_polls",
+              "ecs_preempted_refused", "ecs_preempted_unseen"]
 
 
 def kv(words):
@@ -250,6 +251,29 @@ def extension_table(labels, complete):
             f"{'% left CPU':>9} {'exits/ext.':>11}"] + rows, sums
 
 
+def preemption_table(labels, complete):
+    """Where each arm's in-section preemptions came from (host-patches/0018):
+    during an extension (the vCPU left the CPU while extended), at the
+    revocation of one, refused by the check that saw the request, or unseen
+    by any check (the request came while KVM handled an exit); the rest
+    followed an extension that reached its bound."""
+    rows = []
+    for i, label in enumerate(labels):
+        k = {key: sum(b[i].get("kvm", {}).get(key, 0) for b in complete) for key in KVM_DELTAS}
+        n = k["ecs_preempted_in_section"]
+        if not n:
+            continue
+        sec = sum(b[i]["seconds"] for b in complete)
+        parts = [k["ecs_extensions_unloaded"], k["ecs_extensions_revoked"],
+                 k["ecs_preempted_refused"], k["ecs_preempted_unseen"]]
+        rows.append(f"  {label:8} {n / sec:12.1f} " +
+                    " ".join(f"{100 * x / n:10.1f}" for x in parts + [n - sum(parts)]))
+    if not rows:
+        return []
+    return [f"  {'arm':8} {'in-sect./s':>12} {'% extended':>10} {'% revoked':>10} "
+            f"{'% refused':>10} {'% unseen':>10} {'% other':>10}"] + rows
+
+
 def main():
     out = Path(sys.argv[1])
     meta = json.loads((out / "meta.json").read_text())
@@ -309,6 +333,7 @@ def main():
                          f"{sum(m['preempted_holds'] for m in ms) / sec:18.2f} {exits:9.0f}")
         ext_lines, ext_sums = extension_table(labels, complete)
         lines += ext_lines
+        lines += preemption_table(labels, complete)
         has_rcu = bool(complete) and all(m.get("rcu_gp_p99_us") for b in complete for m in b.values())
         if has_rcu:
             lines.append(f"  {'arm':8} {'rcu gp p99 ms':>16} {'rcu peak KiB':>12} {'gp samples/s':>13}")

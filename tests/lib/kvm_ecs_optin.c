@@ -43,6 +43,7 @@ static void enable_ecs(ioctl_fn real_ioctl, int vm_fd, unsigned long long flags)
 int ioctl(int fd, unsigned long request, ...)
 {
 	static ioctl_fn real_ioctl;
+	unsigned long long flags;
 	const char *env;
 	va_list ap;
 	void *arg;
@@ -56,8 +57,9 @@ int ioctl(int fd, unsigned long request, ...)
 	ret = real_ioctl(fd, request, arg);
 	if (request == KVM_CREATE_VM && ret >= 0) {
 		env = getenv("ECS_KVM_CAP_FLAGS");
-		if (env && strtoull(env, NULL, 0))
-			enable_ecs(real_ioctl, ret, strtoull(env, NULL, 0));
+		flags = env ? strtoull(env, NULL, 0) : 0;
+		if (flags)
+			enable_ecs(real_ioctl, ret, flags);
 	}
 	return ret;
 }

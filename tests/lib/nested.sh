@@ -111,7 +111,7 @@ l1_host_clean() {
 
 # The per-VM KVM debugfs stats of the eCS host side, in the order the
 # samplers print them.
-ECS_KVM_STATS="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns ecs_extensions_revoked ecs_extensions_unloaded ecs_give_back_writes ecs_extension_polls"
+ECS_KVM_STATS="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns ecs_extensions_revoked ecs_extensions_unloaded ecs_give_back_writes ecs_extension_polls ecs_preempted_refused ecs_preempted_unseen"
 
 # l2_ecs_extensions PID: the ecs_extensions KVM stat of the L2 whose QEMU
 # is PID, empty once that VM is gone.

@@ -91,17 +91,13 @@ arm_set() {
 		echo "policy_stats $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
 		rmmod ecs_host || { echo "paired_l1: rmmod ecs_host failed" >&2; exit 1; }
 	fi
-	if [ -f $slice_param ] && [ "$(cat $slice_param)" != 0 ]; then
-		echo 0 > $slice_param || { echo "paired_l1: cannot reset $slice_param" >&2; exit 1; }
-	fi
-	for _p in $any_exit_param $lazy_only_param; do
-		if [ -f "$_p" ] && [ "$(cat "$_p")" != N ]; then
-			echo N > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
+	# Every KVM knob back to its default (param:value), off first.
+	for _pv in $slice_param:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y; do
+		_p=${_pv%:*} _v=${_pv##*:}
+		if [ -f "$_p" ] && [ "$(cat "$_p")" != "$_v" ]; then
+			echo "$_v" > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
 		fi
 	done
-	if [ -f $revoke_param ] && [ "$(cat $revoke_param)" != Y ]; then
-		echo Y > $revoke_param || { echo "paired_l1: cannot reset $revoke_param" >&2; exit 1; }
-	fi
 	# shellcheck disable=SC2086 # the arguments are split on purpose
 	case $1 in
 	off) ;;
