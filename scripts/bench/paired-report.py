@@ -226,17 +226,23 @@ def fmt_ci(est, ci, scale=1.0, digits=3):
     return s
 
 
+def kvm_sums(i, complete):
+    """Arm i's KVM counter deltas summed over the complete blocks, and its
+    measured seconds."""
+    k = {key: sum(b[i].get("kvm", {}).get(key, 0) for b in complete) for key in KVM_DELTAS}
+    return k, sum(b[i]["seconds"] for b in complete)
+
+
 def extension_table(labels, complete):
     """How each arm's extensions ended, and the exits they cost: a give-back
     write or a poll of the timer is one exit each (host-patches/0010).
     Returns the table's lines and its sums per arm."""
     rows, sums = [], {}
     for i, label in enumerate(labels):
-        k = {key: sum(b[i].get("kvm", {}).get(key, 0) for b in complete) for key in KVM_DELTAS}
+        k, sec = kvm_sums(i, complete)
         n = k["ecs_extensions"]
         if not n:
             continue
-        sec = sum(b[i]["seconds"] for b in complete)
         sums[label] = {"seconds": sec, **k}
 
         def pct(key):
@@ -252,26 +258,26 @@ def extension_table(labels, complete):
 
 
 def preemption_table(labels, complete):
-    """Where each arm's in-section preemptions came from (host-patches/0018):
-    during an extension (the vCPU left the CPU while extended), at the
-    revocation of one, refused by the check that saw the request, or unseen
-    by any check (the request came while KVM handled an exit); the rest
-    followed an extension that reached its bound."""
+    """Where each arm's in-section preemptions without an extension came
+    from (host-patches/0018): refused by the check that saw the request
+    (after a non-interrupt exit, the vCPU's extension used up, other work
+    pending), or unseen by any check (requested while KVM handled an exit,
+    where the return from a host interrupt or KVM's run loop preempts);
+    the rest came during, at the revocation of, or at the bound of an
+    extension."""
     rows = []
     for i, label in enumerate(labels):
-        k = {key: sum(b[i].get("kvm", {}).get(key, 0) for b in complete) for key in KVM_DELTAS}
+        k, sec = kvm_sums(i, complete)
         n = k["ecs_preempted_in_section"]
         if not n:
             continue
-        sec = sum(b[i]["seconds"] for b in complete)
-        parts = [k["ecs_extensions_unloaded"], k["ecs_extensions_revoked"],
-                 k["ecs_preempted_refused"], k["ecs_preempted_unseen"]]
-        rows.append(f"  {label:8} {n / sec:12.1f} " +
-                    " ".join(f"{100 * x / n:10.1f}" for x in parts + [n - sum(parts)]))
+        refused, unseen = k["ecs_preempted_refused"], k["ecs_preempted_unseen"]
+        rows.append(f"  {label:8} {n / sec:12.1f} {100 * refused / n:10.1f} {100 * unseen / n:10.1f} "
+                    f"{100 * (n - refused - unseen) / n:16.1f}")
     if not rows:
         return []
-    return [f"  {'arm':8} {'in-sect./s':>12} {'% extended':>10} {'% revoked':>10} "
-            f"{'% refused':>10} {'% unseen':>10} {'% other':>10}"] + rows
+    return [f"  {'arm':8} {'in-sect./s':>12} {'% refused':>10} {'% unseen':>10} "
+            f"{'% w/ extension':>16}"] + rows
 
 
 def main():
