@@ -8,18 +8,23 @@
 #    the upstream tests that exercise what the series touches;
 #  - rseq/: for the guest suite (tests/guest/rseq_slice.sh), rseq's time
 #    slice extension test, the upstream mechanism the host series' slice
-#    extension for vCPUs is modelled on.
+#    extension for vCPUs is modelled on; and, linked with the same rseq
+#    library, the benchmark's user-space section under such an extension
+#    (scripts/bench/vm/rseq_slice_load.c).
 #
 #   build-selftests.sh KDIR
 #
 # They go to KDIR/selftests/, and are built again only when KDIR holds
-# another kernel build (its built-<key> stamp).
+# another kernel build (its built-<key> stamp) or the benchmark's load
+# changed.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 [ $# = 1 ] || die "usage: $0 KDIR"
 kdir=$1
 stamp=$(cd "$kdir" && compgen -G "built-*" | head -1) || die "$kdir holds no finished kernel build"
+load=$ECS_REPO/scripts/bench/vm/rseq_slice_load.c
+stamp="$stamp $(sha256sum < "$load" | cut -c1-16)"
 out=$kdir/selftests
 [ "$(cat "$out/.built" 2>/dev/null)" = "$stamp" ] && exit 0
 
@@ -64,6 +69,9 @@ for t in check_optimized slice_test; do
 		-I"$kdir/src/tools/include" -o "$out.tmp/rseq/$t" "$rseq/$t.c" "$rseq/rseq.c" \
 		-lpthread -ldl 2> "$tmp/rseq-$t.log" || { cat "$tmp/rseq-$t.log" >&2; die "building rseq's $t failed"; }
 done
+gcc -O2 -Wall -Werror -static -I"$rseq" -isystem "$tmp/usr/include" -I"$rseq/.." \
+	-I"$kdir/src/tools/include" -o "$out.tmp/rseq/rseq_slice_load" "$load" "$rseq/rseq.c" \
+	-lpthread -ldl || die "building $load failed"
 echo "$stamp" > "$out.tmp/.built"
 rm -rf "$out"
 mv "$out.tmp" "$out"

@@ -24,6 +24,13 @@ BOOTSTRAP_SEED = 20261205
 HELPS_ABOVE = 1.05
 HARMS_BELOW = 0.95
 HISTOGRAM_BUCKETS = 32
+# rseq_slice_load (--rseq): a granted section counts as stalled when the
+# longest gap after its grant reaches 2^9 = 512 us, its log2 bucket 9 or
+# above (docs/benchmarks.md): far beyond rseq's 50 us bound and a noise
+# thread's turn, about one host time slice of a 1-CPU L1 (750 us).
+RSEQ_STALL_BUCKET = 9
+RSEQ_COUNTERS = ["sections", "granted", "yield_late"]
+RSEQ_HISTOGRAMS = ["granted_gap", "plain_gap"]
 KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
               "ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
               "ecs_extensions_expired", "ecs_preemptions",
@@ -92,6 +99,10 @@ def parse_boot(path):
                 snap["threads"][int(g[1])] = [int(x) for x in g[2:]]
             elif g[0] == "stat" and snap is not None:
                 snap["stat"] = [int(x) for x in g[2:]]
+            elif g[0] == "rs" and snap is not None and len(g) == 3 and g[1] in RSEQ_COUNTERS:
+                snap.setdefault("rseq", {})[g[1]] = int(g[2])
+            elif g[0] == "rs" and snap is not None and len(g) > 2 and g[1] in RSEQ_HISTOGRAMS:
+                snap.setdefault("rseq", {})[g[1]] = [int(x) for x in g[2:]]
             elif g[0] == "rcu-start" and len(g) == 2:
                 level.rcu_start = float(g[1])
             elif g[0] == "rcu" and len(g) == 5 and g[1] == "gp":
@@ -155,6 +166,13 @@ def phase_metrics(level, phase):
                         for t in e["threads"] if t in s["threads"]}
     if "stat" in a and "stat" in b:
         m["guest_stat"] = [y - x for x, y in zip(a["stat"], b["stat"])]
+    ra, rb = a.get("rseq", {}), b.get("rseq", {})
+    if all(k in ra and k in rb for k in RSEQ_COUNTERS + RSEQ_HISTOGRAMS):
+        r = {k: rb[k] - ra[k] for k in RSEQ_COUNTERS}
+        r.update({k: [y - x for x, y in zip(ra[k], rb[k])] for k in RSEQ_HISTOGRAMS})
+        r["granted_stalled"] = sum(r["granted_gap"][RSEQ_STALL_BUCKET:])
+        r["plain_stalled"] = sum(r["plain_gap"][RSEQ_STALL_BUCKET:])
+        m["rseq"] = r
     if level.rcu_start is not None:
         # The phase in rcu_membench's clock: milliseconds since its start.
         lo, hi = (a["up"] - level.rcu_start) * 1000, (b["up"] - level.rcu_start) * 1000
@@ -280,6 +298,44 @@ def preemption_table(labels, complete):
             f"{'% w/ extension':>16}"] + rows
 
 
+def rseq_lines(labels, complete, rng):
+    """The user-space section under rseq's slice extension (--rseq): how
+    often a granted section still lost its vCPU, per arm, and the ratio of
+    that fraction to the first arm's, with cluster-bootstrap intervals."""
+    if not complete or not all("rseq" in m for b in complete for m in b.values()):
+        return [], {}
+
+    def frac(key, total_key, i):
+        def f(blocks):
+            t = sum(b[i]["rseq"][total_key] for b in blocks)
+            return sum(b[i]["rseq"][key] for b in blocks) / t if t else None
+        return f
+
+    lines = [f"  {'arm':8} {'grants/s':>9} {'% granted stalled':>26} {'% plain stalled':>16} "
+             f"{'% yield late':>12}   (stalled: a gap >= {2 ** RSEQ_STALL_BUCKET} us)"]
+    res = {}
+    for i, label in enumerate(labels):
+        sec = sum(b[i]["seconds"] for b in complete)
+        g = frac("granted_stalled", "granted", i)
+        est, ci = g(complete), bootstrap(complete, g, rng) if len(complete) >= 2 else None
+        plain = frac("plain_stalled", "sections", i)(complete)
+        late = frac("yield_late", "granted", i)(complete)
+        res[label] = {"granted_per_s": sum(b[i]["rseq"]["granted"] for b in complete) / sec,
+                      "granted_stalled": {"fraction": est, "ci95": ci},
+                      "plain_stalled_of_sections": plain, "yield_late": late}
+        lines.append(f"  {label:8} {res[label]['granted_per_s']:9.1f} {fmt_ci(est, ci, 100, 2):>26} "
+                     f"{fmt_ci(plain, None, 100, 2):>16} {fmt_ci(late, None, 100, 1):>12}")
+    for i, label in enumerate(labels[1:], start=1):
+        def ratio(blocks, i=i):
+            ref, arm = frac("granted_stalled", "granted", 0)(blocks), frac("granted_stalled", "granted", i)(blocks)
+            return arm / ref if ref and arm is not None else None
+        est, ci = ratio(complete), bootstrap(complete, ratio, rng) if len(complete) >= 2 else None
+        res[label]["stalled_ratio"] = {"ratio": est, "ci95": ci}
+        lines.append(f"  {label} / {labels[0]}: granted user sections that lost the vCPU "
+                     f"{fmt_ci(est, ci)} -> {verdict(ci, True)}")
+    return lines, res
+
+
 def main():
     out = Path(sys.argv[1])
     meta = json.loads((out / "meta.json").read_text())
@@ -340,6 +396,8 @@ def main():
         ext_lines, ext_sums = extension_table(labels, complete)
         lines += ext_lines
         lines += preemption_table(labels, complete)
+        rs_lines, rs_summary = rseq_lines(labels, complete, rng)
+        lines += rs_lines
         has_rcu = bool(complete) and all(m.get("rcu_gp_p99_us") for b in complete for m in b.values())
         if has_rcu:
             lines.append(f"  {'arm':8} {'rcu gp p99 ms':>16} {'rcu peak KiB':>12} {'gp samples/s':>13}")
@@ -358,7 +416,7 @@ def main():
                "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
             for i in range(len(arms))}} for k in complete_keys]
         level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {},
-                         "extension_counters": ext_sums}
+                         "extension_counters": ext_sums, "rseq": rs_summary}
         for i, label in enumerate(labels[1:], start=1):
             res = {}
             keys = [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]

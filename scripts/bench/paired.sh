@@ -10,7 +10,8 @@
 #   scripts/bench/paired.sh [--levels "1:1 2:1 4:1"] [--arms "off count v1"]
 #                           [--blocks N] [--boots N] [--phase S]
 #                           [--warmup S] [--lockbench PARAMS]
-#                           [--slice-us US] [--rcu PARAMS] [--out DIR]
+#                           [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
+#                           [--out DIR]
 #                           [--report-only DIR] [-- POLICY_ARG...]
 #
 #   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
@@ -30,6 +31,9 @@
 #                  default 4000: the v1 arms' bound under TCG)
 #   --rcu PARAMS   also run rcu_membench in the test L2, with these
 #                  parameters separated by commas (off by default)
+#   --rseq PARAMS  also run a user-space section under rseq's time slice
+#                  extension in the test L2 (rseq_slice_load):
+#                  SECTION_US,NOISE_US,SLEEP_US, e.g. 20,2,50 (off by default)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR
@@ -50,6 +54,7 @@ warmup=10
 lockbench="lock=0 hold=500 think=5000"
 slice_us=4000
 rcu=
+rseq=
 out=
 report_only=
 while [ $# -gt 0 ]; do
@@ -63,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--lockbench) lockbench=$2; shift 2 ;;
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
+	--rseq) rseq=$2; shift 2 ;;
 	--) shift; break ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
 	esac
@@ -112,7 +118,7 @@ blocks=$(((blocks + nsq - 1) / nsq * nsq))
 out=$(bench_dir bench "$out") || exit
 bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" arms@="$arms" \
 	blocks_per_boot:="$blocks" boots:="$boots" phase_s:="$phase" warmup_s:="$warmup" \
-	lockbench="$lockbench" policy_args="$*" slice_us:="$slice_us" rcu="$rcu" l1_vcpus:=1 \
+	lockbench="$lockbench" policy_args="$*" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" l1_vcpus:=1 \
 	accel=tcg || exit 1
 
 # progress LOG PID: a line on stderr per case and phase of the L1's LOG
@@ -161,7 +167,7 @@ for boot in $(seq 1 "$boots"); do
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
 		--order "$order" --phase "$phase" --warmup "$warmup" --snapshots "$snapshots" \
 		--lockbench "$lockbench" \
-		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} -- "$@" > /dev/null 2> "$out/boot-$boot.err" &
+		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} -- "$@" > /dev/null 2> "$out/boot-$boot.err" &
 	vm_pid=$!
 	progress "$out/boot-$boot/ktap.log" "$vm_pid"
 	wait "$vm_pid"

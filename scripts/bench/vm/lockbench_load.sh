@@ -3,7 +3,8 @@
 # The lock benchmark's guest side, for scripts/bench/vm/paired_l1.sh. Not a
 # test: it prints raw counters for scripts/bench/paired-report.py.
 #
-#   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]
+#   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] [--rseq SECTION_US,NOISE_US,SLEEP_US]
+#                     SNAPSHOTS [ECS_LOCKBENCH_PARAM...]
 #
 # RCU_MEMBENCH_PARAMS are separated by commas ("rate=500,sample_every=50"),
 # so that they travel as one word.
@@ -17,16 +18,25 @@
 # clock. rcu_membench's samples carry milliseconds since its run started:
 # "rcu-start UPTIME" before the snapshots, and after them its summary,
 # grace periods and footprint as "rcu summary|gp|series ..." lines, which
-# the report cuts into phases by the snapshots' uptimes. Exit 1 if a
-# module does not load.
+# the report cuts into phases by the snapshots' uptimes. With --rseq, a
+# user-space section under rseq's time slice extension runs beside it
+# (rseq_slice_load, its bound raised to rseq's maximum, 50 us) and each
+# snapshot carries its cumulative counters ("rs ..." lines). Exit 1 if a
+# module or the rseq load does not start.
 rcu=
-if [ "${1:-}" = --rcu ]; then
-	rcu=$(echo "$2" | tr ',' ' ')
-	shift 2
-fi
-snapshots=${1:?usage: lockbench_load.sh [--rcu PARAMS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]}
+rseq=
+while :; do
+	case ${1:-} in
+	--rcu) rcu=$(echo "$2" | tr ',' ' '); shift 2 ;;
+	--rseq) rseq=$(echo "$2" | tr ',' ' '); shift 2 ;;
+	*) break ;;
+	esac
+done
+snapshots=${1:?usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]}
 shift
 rcu_dir=/sys/kernel/debug/rcu_membench
+rseq_stats=/tmp/rseq_slice.stats
+rseq_bound=/sys/kernel/debug/rseq/slice_ext_nsec
 
 insmod /ecs/modules/ecs.ko || exit 1
 state=$(sed -n 's/^state: //p' /sys/kernel/debug/ecs/state)
@@ -40,6 +50,25 @@ if [ -n "$rcu" ]; then
 	insmod /ecs/modules/rcu_membench.ko duration=3600 $rcu || exit 1
 	echo "rcu-start $up"
 fi
+if [ -n "$rseq" ]; then
+	[ -w $rseq_bound ] || { echo "lockbench_load: $rseq_bound missing: no rseq slice extension" >&2; exit 1; }
+	echo 50000 > $rseq_bound || exit 1
+	echo "rseq-bound-ns $(cat $rseq_bound)"
+	# As the pinned tree's run_timeslice_test.sh: glibc must not register
+	# rseq itself.
+	# shellcheck disable=SC2086 # the load's arguments are split on purpose
+	GLIBC_TUNABLES=glibc.pthread.rseq=0 /ecs/selftests/rseq/rseq_slice_load $rseq_stats $rseq &
+	rseq_pid=$!
+	n=0
+	until [ -s $rseq_stats ]; do
+		n=$((n + 1))
+		if ! kill -0 "$rseq_pid" 2> /dev/null || [ $n -ge 100 ]; then
+			echo "lockbench_load: rseq_slice_load did not start" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+fi
 echo load-started
 seq=0
 while [ $seq -le "$snapshots" ]; do
@@ -47,10 +76,12 @@ while [ $seq -le "$snapshots" ]; do
 	echo "snap $seq $up"
 	sed 's/^/lb /' /sys/kernel/debug/ecs_lockbench/stats
 	sed -n 's/^cpu /stat cpu /p' /proc/stat
+	[ -z "$rseq" ] || sed 's/^/rs /' $rseq_stats
 	seq=$((seq + 1))
 	sleep 1
 done
 rmmod ecs_lockbench
+[ -z "$rseq" ] || kill "$rseq_pid"
 if [ -n "$rcu" ]; then
 	echo stop > $rcu_dir/control
 	sed 's/^/rcu summary /' $rcu_dir/summary

@@ -9,7 +9,7 @@
 #   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off count v1"
 #                --order "0 1 2;1 2 0;..." --phase S --warmup S --snapshots N
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
-#                [--slice-us US] [--rcu PARAMS] [-- POLICY_ARG...]
+#                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS] [-- POLICY_ARG...]
 #
 #   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
 #              2:1  a 2-vCPU L2
@@ -39,6 +39,8 @@
 #              run one after another, each at every level
 #   rcu        rcu_membench parameters, separated by commas: run it in the
 #              test L2 beside the lock benchmark (lockbench_load.sh)
+#   rseq       SECTION_US,NOISE_US,SLEEP_US: run rseq_slice_load in the
+#              test L2 beside the lock benchmark (lockbench_load.sh)
 #
 # Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
 # samples of this L1 around each phase, then the L2s' output prefixed
@@ -55,6 +57,7 @@ snapshots=
 lockbench=
 slice_us=4000
 rcu=
+rseq=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--levels) levels=$2; shift 2 ;;
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
 	--lockbench) lockbench=$2; shift 2 ;;
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
+	--rseq) rseq=$2; shift 2 ;;
 	--) shift; break ;;
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
@@ -194,7 +198,7 @@ run_case() {
 	fi
 	# shellcheck disable=SC2086 # the module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
-		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} "$snapshots" $params &
+		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} "$snapshots" $params &
 	test_pid=$!
 	ok=1
 	n=0
