@@ -9,14 +9,15 @@
 # time is compared as a ratio of sums, and the warm-up phase (block 0) and
 # a block with a missing arm are left out. rcu_membench's samples are cut
 # into phases by the snapshots' uptimes: a grace period between two phases
-# counts in neither.
+# counts in neither. rseq_slice_load's granted sections count as stalled
+# from a 512 us gap on, not below.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 10
+ktap_begin 11
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -40,6 +41,10 @@ for name, factors in cases.items():
     plan = [(0, 0, 1.0)] + [(b, arm, factors[b - 1] if arm else 1.0)
                             for b in range(1, 7) for arm in (0, 1)] + [(7, 0, 1.0)]
     seq, acq, lost, hist = 0, 0, 0, [0] * 32
+    # rseq_slice_load in 2:1/spinlock: 1000 grants per phase; off has 100
+    # of them with a gap in bucket 10 (1-2 ms) and 50 in bucket 8
+    # (256-511 us, not stalled), v1 10 in bucket 9 (512-1023 us).
+    rs = {"sections": 0, "granted": 0, "yield_late": 0, "granted_gap": [0] * 24, "plain_gap": [0] * 24}
     # rcu_membench in 2:1/spinlock only, started at uptime 0.5: grace
     # periods of 10 ms (off) and 2.5 ms (v1), peaks of 4 and 1 MiB, and a
     # 1000 s grace period and 1 GiB peak in every gap between phases.
@@ -55,6 +60,9 @@ for name, factors in cases.items():
         lines.append(f"test| snap {seq} {float(seq):.2f}")
         lines.append("test| lb lock spinlock hold 500 think 5000")
         lines.append(f"test| lb 0 {acq} {acq * 1000} 0 0 {lost} " + " ".join(map(str, hist)))
+        if rcu:
+            lines.extend(f"test| rs {k} {v}" if isinstance(v, int) else f"test| rs {k} " + " ".join(map(str, v))
+                         for k, v in rs.items())
     for block, arm, f in plan:
         start = seq
         snap()
@@ -67,6 +75,16 @@ for name, factors in cases.items():
         # (geometrically) into its tail bucket.
         hist[10] += int(n * 0.98)
         hist[20 if arm == 0 else 12] += n - int(n * 0.98)
+        rs["sections"] += 3000
+        rs["granted"] += 1000
+        rs["plain_gap"][2] += 2000
+        if arm == 0:
+            rs["granted_gap"][10] += 100
+            rs["granted_gap"][8] += 50
+            rs["granted_gap"][3] += 850
+        else:
+            rs["granted_gap"][9] += 10
+            rs["granted_gap"][3] += 990
         for k in range(8):
             if rcu:
                 rcu_sample(start + 0.25 + k, 2500 if arm else 10000, (1 if arm else 4) << 20)
@@ -85,7 +103,7 @@ EOF
 if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	sed 's/^/# /' "$tmp/report.out"
 	ktap_fail report-runs "paired-report.py failed"
-	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase samples-json; do
+	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us samples-json; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -119,6 +137,13 @@ ktap_check p99-from-histogram near "$(get 2:1/spinlock p99_wait_ns ratio)" 0.003
 ktap_check lost-ratio-of-sums near "$(get 2:1/spinlock lost_to_preempted ratio)" 0.25 0.001
 ktap_check rcu-cut-by-phase sh -c "$(declare -f near); near '$(get 2:1/spinlock rcu_gp_p99_us ratio)' 0.25 0.001 &&
 	near '$(get 2:1/spinlock rcu_peak_bytes ratio)' 0.25 0.001 && [ '$(get 2:1/spinlock rcu_gp_p99_us verdict)' = helps ]"
+ktap_check rseq-stalled-from-512us /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["levels"]["2:1/spinlock"]["rseq"]
+assert abs(r["off"]["granted_stalled"]["fraction"] - 0.10) < 1e-9, r["off"]
+assert abs(r["v1"]["granted_stalled"]["fraction"] - 0.01) < 1e-9, r["v1"]
+assert abs(r["v1"]["stalled_ratio"]["ratio"] - 0.1) < 1e-9, r["v1"]
+assert abs(r["off"]["granted_per_s"] - 125) < 1e-9, r["off"]' "$tmp/summary.json"
 ktap_check samples-json /usr/bin/python3 -c '
 import json, sys
 phases = json.load(open(sys.argv[1]))["phases"]

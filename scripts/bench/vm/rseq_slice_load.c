@@ -12,12 +12,17 @@
  * there (the arrangement of the pinned tree's rseq slice_test). The noise
  * thread wakes every SLEEP_US (50) and spins NOISE_US (2), so the guest
  * scheduler wants the worker's CPU now and then while the worker is in
- * its section: that is where the kernel grants. The worker loops: ask
- * for an extension, spin SECTION_US (20) of wall time reading
- * CLOCK_MONOTONIC (the vDSO: no system call, which would end a grant),
- * then give the CPU back with rseq_slice_yield() if it was granted.
+ * its section: that is where the kernel grants. With SLEEP_US 0 it never
+ * sleeps, a CPU-bound neighbour: the grants then come at the ticks that
+ * end the worker's slice, with no timer interrupts of its own (in a
+ * nested guest every timer interrupt costs exits). The worker loops: ask
+ * for an extension, spin SECTION_US (20) of wall time reading the TSC,
+ * then give the CPU back with rseq_slice_yield() if it was granted. Not
+ * the vDSO clock: where the clocksource cannot be read from user space
+ * (a kvmclock not marked stable), clock_gettime() is a system call, and a
+ * system call ends the grant.
  *
- * Per section it records the longest gap between two clock readings:
+ * Per section it records the longest gap between two TSC readings:
  * after the grant was seen for a granted section, anywhere for one
  * without a grant. The guest preempts a granted task only at the grant's
  * bound (rseq_slice_extension_nsec, 5-50 us); the noise thread's turn
@@ -71,6 +76,16 @@ struct worker {
 } __attribute__((aligned(64)));
 
 static int64_t section_ns = 20000, noise_ns = 2000, sleep_ns = 50000;
+/* TSC ticks per microsecond, measured at start (calibrate()). */
+static double tsc_per_us;
+
+static uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
 
 static int64_t now_ns(void)
 {
@@ -80,9 +95,24 @@ static int64_t now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int bucket(int64_t gap_ns)
+/* The TSC's rate against CLOCK_MONOTONIC over 200 ms. */
+static void calibrate(void)
 {
-	int64_t us = gap_ns / 1000;
+	struct timespec nap = { .tv_nsec = 200000000 };
+	int64_t t0 = now_ns();
+	uint64_t c0 = rdtsc();
+
+	nanosleep(&nap, NULL);
+	tsc_per_us = (double)(rdtsc() - c0) * 1000 / (now_ns() - t0);
+	if (tsc_per_us < 1) {
+		fprintf(stderr, "rseq_slice_load: TSC runs at %.3f ticks/us\n", tsc_per_us);
+		exit(1);
+	}
+}
+
+static int bucket(uint64_t gap_tsc)
+{
+	uint64_t us = gap_tsc / tsc_per_us;
 	int b = 0;
 
 	while (us > 1 && b < BUCKETS - 1) {
@@ -114,19 +144,23 @@ static void *noise(void *arg)
 {
 	struct timespec nap = { .tv_nsec = sleep_ns };
 
+	uint64_t spin = noise_ns / 1000 * tsc_per_us;
+
 	pin(((struct worker *)arg)->cpu);
 	for (;;) {
-		int64_t start = now_ns();
+		uint64_t start = rdtsc();
 
-		while (now_ns() - start < noise_ns)
+		while (rdtsc() - start < spin)
 			;
-		clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, NULL);
+		if (sleep_ns)
+			clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, NULL);
 	}
 	return NULL;
 }
 
 static void *work(void *arg)
 {
+	uint64_t section = section_ns / 1000 * tsc_per_us;
 	struct worker *w = arg;
 	struct rseq_abi *rs;
 
@@ -142,13 +176,13 @@ static void *work(void *arg)
 	}
 	rs = rseq_get_abi();
 	for (;;) {
-		int64_t start, last, t, gap = 0, gap_granted = 0;
+		uint64_t start, last, t, gap = 0, gap_granted = 0;
 		bool granted = false;
 
 		RSEQ_WRITE_ONCE(rs->slice_ctrl.request, 1);
-		start = last = now_ns();
+		start = last = rdtsc();
 		do {
-			t = now_ns();
+			t = rdtsc();
 			if (t - last > gap)
 				gap = t - last;
 			if (granted && t - last > gap_granted)
@@ -156,7 +190,7 @@ static void *work(void *arg)
 			last = t;
 			if (!granted && RSEQ_READ_ONCE(rs->slice_ctrl.granted))
 				granted = true;
-		} while (t - start < section_ns);
+		} while (t - start < section);
 		RSEQ_WRITE_ONCE(rs->slice_ctrl.request, 0);
 		/* A grant that came between the last reading and the clear. */
 		if (!granted && RSEQ_READ_ONCE(rs->slice_ctrl.granted))
@@ -197,13 +231,13 @@ static uint64_t sum(struct worker *w, int n, size_t off)
 	return s;
 }
 
-static int64_t arg_us(char *s, const char *name)
+static int64_t arg_us(char *s, const char *name, long min)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
 
-	if (*end || v < 1 || v > 1000000) {
-		fprintf(stderr, "rseq_slice_load: %s must be 1..1000000 us, got '%s'\n", name, s);
+	if (*end || v < min || v > 999999) {
+		fprintf(stderr, "rseq_slice_load: %s must be %ld..999999 us, got '%s'\n", name, min, s);
 		exit(2);
 	}
 	return v * 1000LL;
@@ -222,16 +256,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (argc > 2)
-		section_ns = arg_us(argv[2], "SECTION_US");
+		section_ns = arg_us(argv[2], "SECTION_US", 1);
 	if (argc > 3)
-		noise_ns = arg_us(argv[3], "NOISE_US");
+		noise_ns = arg_us(argv[3], "NOISE_US", 1);
 	if (argc > 4)
-		sleep_ns = arg_us(argv[4], "SLEEP_US");
-	if (sleep_ns >= 1000000000LL) {
-		fprintf(stderr, "rseq_slice_load: SLEEP_US must be below one second\n");
-		return 2;
-	}
+		sleep_ns = arg_us(argv[4], "SLEEP_US", 0);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[1]);
+	calibrate();
 	if (sched_getaffinity(0, sizeof(set), &set)) {
 		perror("rseq_slice_load: sched_getaffinity");
 		return 1;
