@@ -33,7 +33,9 @@
 #                  parameters separated by commas (off by default)
 #   --rseq PARAMS  also run a user-space section under rseq's time slice
 #                  extension in the test L2 (rseq_slice_load):
-#                  SECTION_US,NOISE_US,SLEEP_US, e.g. 20,2,50 (off by default)
+#                  SECTION_US,NOISE_US,SLEEP_US, e.g. 20,2,0 (off by default;
+#                  under nested TCG the test L2 has stopped printing with it,
+#                  docs/benchmarks.md)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR
