@@ -29,7 +29,7 @@ HISTOGRAM_BUCKETS = 32
 # above (docs/benchmarks.md): far beyond rseq's 50 us bound and a noise
 # thread's turn, about one host time slice of a 1-CPU L1 (750 us).
 RSEQ_STALL_BUCKET = 9
-RSEQ_COUNTERS = ["sections", "granted", "yield_late"]
+RSEQ_COUNTERS = ["sections", "granted", "yield_late", "unseen"]
 RSEQ_HISTOGRAMS = ["granted_gap", "plain_gap"]
 KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
               "ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
@@ -311,7 +311,7 @@ def rseq_lines(labels, complete, rng):
             return sum(b[i]["rseq"][key] for b in blocks) / t if t else None
         return f
 
-    lines = [f"  {'arm':8} {'grants/s':>9} {'% granted stalled':>26} {'% plain stalled':>16} "
+    lines = [f"  {'arm':8} {'grants/s':>9} {'unseen/s':>9} {'% granted stalled':>26} {'% plain stalled':>16} "
              f"{'% yield late':>12}   (stalled: a gap >= {2 ** RSEQ_STALL_BUCKET} us)"]
     res = {}
     for i, label in enumerate(labels):
@@ -321,9 +321,11 @@ def rseq_lines(labels, complete, rng):
         plain = frac("plain_stalled", "sections", i)(complete)
         late = frac("yield_late", "granted", i)(complete)
         res[label] = {"granted_per_s": sum(b[i]["rseq"]["granted"] for b in complete) / sec,
+                      "unseen_per_s": sum(b[i]["rseq"]["unseen"] for b in complete) / sec,
                       "granted_stalled": {"fraction": est, "ci95": ci},
                       "plain_stalled_of_sections": plain, "yield_late": late}
-        lines.append(f"  {label:8} {res[label]['granted_per_s']:9.1f} {fmt_ci(est, ci, 100, 2):>26} "
+        lines.append(f"  {label:8} {res[label]['granted_per_s']:9.1f} {res[label]['unseen_per_s']:9.1f} "
+                     f"{fmt_ci(est, ci, 100, 2):>26} "
                      f"{fmt_ci(plain, None, 100, 2):>16} {fmt_ci(late, None, 100, 1):>12}")
     for i, label in enumerate(labels[1:], start=1):
         def ratio(blocks, i=i):

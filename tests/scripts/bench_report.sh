@@ -44,7 +44,7 @@ for name, factors in cases.items():
     # rseq_slice_load in 2:1/spinlock: 1000 grants per phase; off has 100
     # of them with a gap in bucket 10 (1-2 ms) and 50 in bucket 8
     # (256-511 us, not stalled), v1 10 in bucket 9 (512-1023 us).
-    rs = {"sections": 0, "granted": 0, "yield_late": 0, "granted_gap": [0] * 24, "plain_gap": [0] * 24}
+    rs = {"sections": 0, "granted": 0, "yield_late": 0, "unseen": 0, "granted_gap": [0] * 24, "plain_gap": [0] * 24}
     # rcu_membench in 2:1/spinlock only, started at uptime 0.5: grace
     # periods of 10 ms (off) and 2.5 ms (v1), peaks of 4 and 1 MiB, and a
     # 1000 s grace period and 1 GiB peak in every gap between phases.

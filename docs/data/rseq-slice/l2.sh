@@ -1,7 +1,9 @@
 #!/bin/sh
 # In an L2 (or a TCG guest): rseq_slice_load for 20 s with the arguments
-# in $ARGS (docs/data/rseq-slice/run.sh).
-echo 50000 > /sys/kernel/debug/rseq/slice_ext_nsec
+# in $ARGS and rseq's bound at $BOUND ns, 50000 unless set
+# (docs/data/rseq-slice/run.sh, bound.sh).
+echo "${BOUND:-50000}" > /sys/kernel/debug/rseq/slice_ext_nsec
+echo "bound $(cat /sys/kernel/debug/rseq/slice_ext_nsec)"
 echo "clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 insmod /ecs/modules/ecs.ko
 echo "ecs $(sed -n 's/^state: //p' /sys/kernel/debug/ecs/state)"

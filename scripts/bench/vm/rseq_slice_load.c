@@ -33,6 +33,9 @@
  *   sections N          sections run
  *   granted N           sections the kernel granted an extension in
  *   yield_late N        grants already over at the yield (bound expired)
+ *   unseen N            sections whose request the kernel cleared without
+ *                       the worker seeing a grant: refused, or granted and
+ *                       revoked before the worker could look
  *   granted_gap H...    granted sections by their longest gap after the
  *                       grant, log2 microsecond buckets (bucket b counts
  *                       gaps in [2^b, 2^(b+1)) us, bucket 0 also < 1 us)
@@ -71,6 +74,7 @@ struct worker {
 	uint64_t sections;
 	uint64_t granted;
 	uint64_t yield_late;
+	uint64_t unseen;
 	uint64_t granted_gap[BUCKETS];
 	uint64_t plain_gap[BUCKETS];
 } __attribute__((aligned(64)));
@@ -191,6 +195,10 @@ static void *work(void *arg)
 			if (!granted && RSEQ_READ_ONCE(rs->slice_ctrl.granted))
 				granted = true;
 		} while (t - start < section);
+		/* The kernel clears the request when it grants or revokes. */
+		if (!granted && !RSEQ_READ_ONCE(rs->slice_ctrl.request) &&
+		    !RSEQ_READ_ONCE(rs->slice_ctrl.granted))
+			bump(&w->unseen);
 		RSEQ_WRITE_ONCE(rs->slice_ctrl.request, 0);
 		/* A grant that came between the last reading and the clear. */
 		if (!granted && RSEQ_READ_ONCE(rs->slice_ctrl.granted))
@@ -293,6 +301,7 @@ int main(int argc, char **argv)
 		fprintf(f, "sections %llu\n", (unsigned long long)sum(w, n, offsetof(struct worker, sections)));
 		fprintf(f, "granted %llu\n", (unsigned long long)sum(w, n, offsetof(struct worker, granted)));
 		fprintf(f, "yield_late %llu\n", (unsigned long long)sum(w, n, offsetof(struct worker, yield_late)));
+		fprintf(f, "unseen %llu\n", (unsigned long long)sum(w, n, offsetof(struct worker, unseen)));
 		print_hist(f, "granted_gap", w, n, offsetof(struct worker, granted_gap));
 		print_hist(f, "plain_gap", w, n, offsetof(struct worker, plain_gap));
 		if (fclose(f) || rename(tmp, argv[1])) {
