@@ -3,7 +3,7 @@
 # Run every *.sh in a directory as one KTAP subtest each (kselftest style):
 # a test's own KTAP is indented under its result line, its exit code
 # (0 pass, 1 fail, 4 skip) decides the result, and a test that outlives
-# its time limit fails.
+# its time limit fails. Each result is preceded by how long the test took.
 #
 #   run-suite.sh DIR [TIMEOUT_SECONDS]
 #
@@ -25,8 +25,10 @@ for t in $tests; do
 	i=$((i + 1))
 	name=$(basename "$t" .sh)
 	rcfile=/tmp/ktap-rc.$$
+	start=$(cut -d. -f1 /proc/uptime)
 	{ timeout "$limit" "$t"; echo $? > "$rcfile"; } 2>&1 | sed 's/^/    /'
 	rc=$(cat "$rcfile")
+	echo "# $name took $(($(cut -d. -f1 /proc/uptime) - start))s"
 	case $rc in
 	0) echo "ok $i $name" ;;
 	4) echo "ok $i $name # SKIP" ;;
