@@ -2,9 +2,8 @@
 
 //! Times empty critical sections of each lock kind, the eCS annotation's cost (paper: Table 4).
 
-use core::{hint::black_box, pin::Pin};
+use core::hint::black_box;
 use kernel::{
-    bindings,
     cpu::CpuId,
     debugfs::Scope,
     fmt, new_mutex, new_spinlock,
@@ -13,10 +12,9 @@ use kernel::{
     str::CString,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
-        rcu, Arc, Completion, LockClassKey, Mutex, SpinLock,
+        rcu, Arc, Completion, Mutex, SpinLock,
     },
     time::{Instant, Monotonic},
-    types::Opaque,
 };
 
 #[path = "../../common/cpus.rs"]
@@ -28,11 +26,14 @@ mod kvm_ecs;
 use kvm_ecs::PreemptibleSection;
 #[path = "../../common/param.rs"]
 mod param;
+#[path = "../../common/rwlock.rs"]
+mod rwlock;
 #[path = "../../common/rwsem.rs"]
 mod rwsem;
 use cpus::online_cpus;
 use kthread::{KThread, ThreadCtx, ThreadFn};
 use param::in_range;
+use rwlock::RwLock;
 use rwsem::RwSem;
 
 module! {
@@ -109,57 +110,6 @@ impl Path {
     }
 }
 
-/// A C `rwlock_t`; the Rust kernel crate has no rwlock.
-#[pin_data]
-struct RwLock {
-    #[pin]
-    lock: Opaque<bindings::rwlock_t>,
-}
-
-// SAFETY: An rwlock may be taken and released on any CPU.
-unsafe impl Send for RwLock {}
-// SAFETY: Its operations take `&self` and are serialised by the rwlock itself.
-unsafe impl Sync for RwLock {}
-
-impl RwLock {
-    #[cfg(CONFIG_DEBUG_SPINLOCK)]
-    fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `slot` is valid for writes; `name` and `key` live forever.
-            lock <- Opaque::ffi_init(|slot| unsafe {
-                bindings::__rwlock_init(slot, name.as_char_ptr(), key.as_ptr())
-            }),
-        })
-    }
-
-    #[cfg(not(CONFIG_DEBUG_SPINLOCK))]
-    fn new(_name: &'static CStr, _key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: Without CONFIG_DEBUG_SPINLOCK, `__RW_LOCK_UNLOCKED` is all zeroes (an
-            // unlocked qrwlock and its unlocked wait lock), and `slot` is valid for writes.
-            lock <- Opaque::ffi_init(|slot: *mut bindings::rwlock_t| unsafe {
-                slot.write_bytes(0, 1)
-            }),
-        })
-    }
-
-    fn read_section(&self) {
-        // SAFETY: The rwlock is initialised and pinned; it is released right after.
-        unsafe {
-            bindings::_raw_read_lock(self.lock.get());
-            bindings::_raw_read_unlock(self.lock.get());
-        }
-    }
-
-    fn write_section(&self) {
-        // SAFETY: As for `read_section`.
-        unsafe {
-            bindings::_raw_write_lock(self.lock.get());
-            bindings::_raw_write_unlock(self.lock.get());
-        }
-    }
-}
-
 /// The locks every thread of a run contends on.
 #[pin_data]
 struct Locks {
@@ -190,8 +140,8 @@ impl Locks {
             Path::Empty => repeat(n, || ()),
             Path::Api => repeat(n, || drop(PreemptibleSection::enter())),
             Path::Spinlock => repeat(n, || drop(self.spin.lock())),
-            Path::RwlockRead => repeat(n, || self.rwlock.read_section()),
-            Path::RwlockWrite => repeat(n, || self.rwlock.write_section()),
+            Path::RwlockRead => repeat(n, || drop(self.rwlock.read())),
+            Path::RwlockWrite => repeat(n, || drop(self.rwlock.write())),
             Path::Mutex => repeat(n, || drop(self.mutex.lock())),
             Path::RwsemRead => repeat(n, || drop(self.rwsem.read())),
             Path::RwsemWrite => repeat(n, || drop(self.rwsem.write())),
