@@ -104,8 +104,8 @@ check-host: images
 # KASAN, atomic-sleep checks, rcu_head debug objects, kmemleak) whole:
 # the guest selftests, then the nested ones and the eCS host side in an
 # L1 of the debug kernel whose L2s run the default kernel. make check
-# runs a cut of them (tests/run-all.sh says which); this takes about an
-# hour more. A splat on a console fails them.
+# runs a cut of them (tests/run-all.sh says which); this takes 45 minutes
+# or more (the faster machine) on top. A splat on a console fails them.
 check-debug: debug-images
 	ECS_DEBUG_FULL=1 ECS_CHECK_ONLY="guest-debug nested-debug nested-host-debug" tests/run-all.sh
 .PHONY: check-debug

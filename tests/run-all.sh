@@ -28,8 +28,8 @@
 # extension and directed yield; kvm_pv_test) and the upstream ones for
 # the state, stats and TSC rate it changes, but boots no L2 kernel: on a
 # slower machine an L2 of a debug L1 took minutes to boot or died at boot
-# (docs/testing.md). ECS_DEBUG_FULL=1 (make check-debug) runs 5 and 6
-# whole and 3 in a debug L1 as well (nested-debug).
+# (docs/nested-reliability.md). ECS_DEBUG_FULL=1 (make check-debug) runs
+# 5 and 6 whole and 3 in a debug L1 as well (nested-debug).
 # A nested suite whose L1 stops dead (QEMU's SVM emulation) runs once more,
 # said in the KTAP; both consoles must be clean (vm_suite says how).
 # Results go to results/<time>-<commit>/ (git-ignored); the last lines are
