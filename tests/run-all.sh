@@ -56,12 +56,12 @@ ktap="$results/check.ktap"
 heartbeat=20
 # What the debug suites leave out unless ECS_DEBUG_FULL=1 (see the top).
 if [ "${ECS_DEBUG_FULL:-0}" = 1 ]; then
-	debug_guest_env=
-	debug_host_env=
+	debug_guest_env=()
+	debug_host_env=()
 else
-	debug_guest_env="LIFECYCLE_CYCLES=10"
-	debug_host_env="ECS_SUITE_ONLY=kvm_selftests"
-	debug_selftests="ECS_KVM_SELFTESTS=ecs_test kvm_pv_test state_test kvm_binary_stats_test tsc_rate_mismatch_test"
+	debug_guest_env=(LIFECYCLE_CYCLES=10)
+	debug_host_env=(ECS_SUITE_ONLY=kvm_selftests
+		"ECS_KVM_SELFTESTS=ecs_test kvm_pv_test state_test kvm_binary_stats_test tsc_rate_mismatch_test")
 fi
 
 suites=()
@@ -220,7 +220,7 @@ for s in "${suites[@]}"; do
 		-- /ecs/tests/run-suite.sh /ecs/tests/guest 600 | indent ;;
 	# KASAN and lockdep make it about ten times slower.
 	guest-debug) vm_suite guest-debug "${ECS_DEBUG_KERNEL:-}" "${ECS_DEBUG_GUEST_INITRD:-}" --smp 2 --mem 1G \
-		--timeout 1500 -- env $debug_guest_env /ecs/tests/run-suite.sh /ecs/tests/guest 1200 | indent ;;
+		--timeout 1500 -- env "${debug_guest_env[@]}" /ecs/tests/run-suite.sh /ecs/tests/guest 1200 | indent ;;
 	# idle=poll: the L1 never halts; one L1 hung halted with its timer
 	# interrupt never delivered, and the suite runs faster (136 s, not 200).
 	# The L2 takes under a minute; limits of 300 s for it, 400 s for the
@@ -236,9 +236,6 @@ for s in "${suites[@]}"; do
 		--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=480" \
 		-- /ecs/tests/run-suite.sh "/ecs/tests/$s" 560 | indent ;;
 	nested-host-stock) stock_suite | indent ;;
-	# The same in an L1 of the debug kernel, whose L2s run the default
-	# one: 84 s and 344 s in a .ci/run here, but ecs_extend alone took 11
-	# minutes on a slower machine.
 	# make fuzz: only the fuzzer of the eCS guest-host surface
 	# (tests/fuzz/msr_fuzz.sh), for ECS_FUZZ_SECONDS (600 s), with
 	# limits that grow with it.
@@ -247,15 +244,14 @@ for s in "${suites[@]}"; do
 		vm_suite "$s" "${ECS_KERNEL:-}" "${ECS_HOST_INITRD:-}" --smp 1 --mem 2G --timeout $((fz + 900)) \
 			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=$((fz + 500)) ecs.fuzz_seconds=$fz ecs.fuzz_hotplug=${ECS_FUZZ_HOTPLUG:-1}" \
 			-- /ecs/tests/run-suite.sh /ecs/tests/fuzz $((fz + 700)) | indent ;;
-	nested-debug)
+	# The same in an L1 of the debug kernel, whose L2s run the default one;
+	# nested-host-debug cut unless ECS_DEBUG_FULL=1 (see the top).
+	nested-debug | nested-host-debug)
+		host_env=()
+		[ "$s" = nested-host-debug ] && host_env=("${debug_host_env[@]}")
 		vm_suite "$s" "${ECS_DEBUG_KERNEL:-}" "${ECS_DEBUG_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 3600 \
 			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=1000" \
-			-- /ecs/tests/run-suite.sh /ecs/tests/nested 1200 | indent ;;
-	nested-host-debug)
-		vm_suite "$s" "${ECS_DEBUG_KERNEL:-}" "${ECS_DEBUG_HOST_INITRD:-}" --smp 1 --mem 2G --timeout 3600 \
-			--heartbeat $heartbeat --append "idle=poll ecs.l2_timeout=1000" \
-			-- env ${debug_host_env:+"$debug_host_env"} ${debug_selftests:+"$debug_selftests"} \
-			/ecs/tests/run-suite.sh /ecs/tests/nested-host 1200 | indent ;;
+			-- env "${host_env[@]}" /ecs/tests/run-suite.sh "/ecs/tests/${s%-debug}" 1200 | indent ;;
 	esac
 	rc=${PIPESTATUS[0]}
 	emit "# $s took $(($(date +%s) - start))s"
