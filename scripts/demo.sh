@@ -12,7 +12,7 @@
 # ecs_lockbench) while rcu_membench frees memory through call_rcu(). The
 # host side is switched at runtime between the arms, first without it
 # ("off"), then with it (default "v2": KVM extends a vCPU's time slice
-# while the guest says it is in a critical section, host-patches/0008),
+# while the guest says it is in a critical section, host-patches/0005),
 # in alternating order over the blocks. It ends with a table, without vs
 # with: in-section preemptions, the time lock waiters lost to a preempted
 # holder, lock throughput and tail wait, the RCU grace period p99 and the
@@ -45,11 +45,10 @@ out=$(bench_dir demo "$out") || exit
 echo "demo: an L1 KVM host under QEMU TCG, a 2-vCPU eCS guest and a busy 2-vCPU competitor on its one CPU" >&2
 echo "demo: host side '${arms// / vs }', $blocks blocks of ${phase} s phases; raw data in $out" >&2
 started=$(date +%s)
-# The policy arguments scale v1's bound and poll for TCG, as make bench.
+# The slice is scaled for TCG, as in make bench.
 "$repo/scripts/bench/paired.sh" --levels 4:1 --arms "$arms" --blocks "$blocks" --boots 1 \
-	--phase "$phase" --warmup 4 --lockbench "lock=0 hold=500 think=5000" \
-	--rcu "rate=500,batch=10,sample_every=100,series_ms=250" --out "$out" \
-	-- extension_us=4000 poll_us=500 > /dev/null || rc=$?
+	--phase "$phase" --warmup 4 --lockbench "lock=0 hold=500 think=5000" --slice-us 4000 \
+	--rcu "rate=500,batch=10,sample_every=100,series_ms=250" --out "$out" > /dev/null || rc=$?
 /usr/bin/python3 "$repo/scripts/bench/demo-table.py" "$out" || exit 1
 echo "demo: took $(($(date +%s) - started)) s" >&2
 exit "${rc:-0}"

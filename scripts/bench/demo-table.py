@@ -65,7 +65,8 @@ def main():
             print(f"  {text:{width}} " + " ".join(cells) + f"   {ratio}")
         for lab in labels[1:]:
             av = level["arms"].get(lab, {}).get("avoided", {})
-            # count grants nothing by design.
+            # count, an arm of older runs (the removed ecs_host policy
+            # module, only counting), grants nothing by design.
             if av.get("fraction") is not None and not lab.startswith("count"):
                 print(f"  {lab}: {av['fraction'] * 100:.1f}% of the preemptions that hit a critical section "
                       "were deferred until it ended")

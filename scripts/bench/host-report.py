@@ -3,8 +3,11 @@
 """Parse what scripts/bench/vm/ecs_host_bench.sh printed in the L1 of
 scripts/bench/host.sh and report its three results:
 (a) the fraction of in-critical-section preemptions avoided, (b) fairness
-(Figure 7, drawn as fairness.png), (c) rcu_membench without and with the
-policy. Writes samples.json (every raw sample) and report.txt.
+(Figure 7, drawn as fairness.png), (c) rcu_membench with KVM's slice
+extension (kvm.ecs_slice_us) off and on. Writes samples.json (every raw
+sample) and report.txt. A DIR of an older run, made with the removed
+ecs_host policy module, is reported too (its policy arguments instead of
+the slice).
 
     bench-host-report.py DIR
 """
@@ -99,7 +102,6 @@ def parse_avoided(secs):
         runs.append({
             "mode": mode, "repeat": rep, "l2": l2_status(lines),
             "delta": load_delta(rows), "work": churn_work(out),
-            "policy": next((line[7:] for line in lines if line.startswith("policy ")), None),
             "stats_samples": [{"dir": d, "phase": p, **v} for d, p, v in rows],
         })
     return sorted(runs, key=lambda r: (r["repeat"], r["mode"]))
@@ -194,8 +196,10 @@ def pct(x):
 
 
 def report(data, meta):
+    host_side = (f"slice extension {meta['slice_us']} us" if "slice_us" in meta
+                 else f"policy args '{meta.get('policy_args', '')}'")
     out = [f"# eCS host side, commit {meta.get('commit', '?')}, {meta.get('qemu', '?')} (TCG), "
-           f"1-vCPU L1 of our kernel, policy args '{meta.get('policy_args', '')}'"]
+           f"1-vCPU L1 of our kernel, {host_side}"]
     av = data.get("avoided_summary")
     if av:
         b, e = av["baseline"], av["ecs"]

@@ -9,7 +9,10 @@ of docs/benchmarks.md ("Pre-registered verdict rules").
 
 Reads DIR/meta.json and DIR/boot-*/ktap.log; writes DIR/samples.json (every
 phase), DIR/summary.json, DIR/report.txt (also printed) and DIR/ratios.png,
-DIR/wait-cdf.png when matplotlib is there.
+DIR/wait-cdf.png when matplotlib is there. DIR may be of an older run: its
+arms count and v1 (the ecs_host policy module, since removed) are reported
+like any other, its policy arguments are printed, and a KVM stat that a
+run's kernel did not have counts as 0.
 """
 
 import json
@@ -35,8 +38,11 @@ KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
               "ecs_extensions", "ecs_preemptions_avoided", "ecs_give_backs",
               "ecs_extensions_expired", "ecs_preemptions",
               "ecs_preempted_in_section", "ecs_extensions_revoked",
-              "ecs_extensions_unloaded", "ecs_give_back_writes", "ecs_extension_polls",
-              "ecs_preempted_refused", "ecs_preempted_unseen"]
+              "ecs_extensions_unloaded", "ecs_give_back_writes",
+              "ecs_preempted_refused", "ecs_preempted_unseen",
+              # Older runs only: the ecs_host policy's polls of an extended
+              # vCPU (one exit each), gone with the module.
+              "ecs_extension_polls"]
 
 
 def kv(words):
@@ -253,8 +259,9 @@ def kvm_sums(i, complete):
 
 def extension_table(labels, complete):
     """How each arm's extensions ended, and the exits they cost: a give-back
-    write or a poll of the timer is one exit each (host-patches/0010).
-    Returns the table's lines and its sums per arm."""
+    write is one exit (host-patches/0007), and so was a poll of the timer of
+    the ecs_host policy of older runs (0 without it). Returns the table's
+    lines and its sums per arm."""
     rows, sums = [], {}
     for i, label in enumerate(labels):
         k, sec = kvm_sums(i, complete)
@@ -277,7 +284,7 @@ def extension_table(labels, complete):
 
 def preemption_table(labels, complete):
     """Where each arm's in-section preemptions without an extension came
-    from (host-patches/0018): refused by the check that saw the request
+    from (host-patches/0015): refused by the check that saw the request
     (after a non-interrupt exit, the vCPU's extension used up, other work
     pending), or unseen by any check (requested while KVM handled an exit,
     where the return from a host interrupt or KVM's run loop preempts);
@@ -339,6 +346,12 @@ def rseq_lines(labels, complete, rng):
 
 
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return
+    if len(sys.argv) != 2:
+        print(__doc__.strip(), file=sys.stderr)
+        sys.exit(2)
     out = Path(sys.argv[1])
     meta = json.loads((out / "meta.json").read_text())
     arms = meta["arms"]
@@ -370,7 +383,8 @@ def main():
 
     lines = [f"make bench: commit {meta['commit']}, build {meta['build_key']}, {meta['qemu']}",
              f"  arms {' '.join(labels)} (ratios against {labels[0]}); lockbench {meta['lockbench']}; "
-             f"policy {meta['policy_args']}; v2 slice {meta.get('slice_us', '-')} us; {meta['phase_s']} s phases",
+             + (f"policy {meta.get('policy_args', '-')}; " if "count" in arms or "v1" in arms else "")
+             + f"v2 slice {meta.get('slice_us', '-')} us; {meta['phase_s']} s phases",
              "  nested TCG figures: a 1-vCPU L1 under QEMU TCG, its L2s under the L1's KVM",
              ""]
     summary = {"meta": meta, "labels": labels, "levels": {}}

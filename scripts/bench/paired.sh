@@ -7,28 +7,28 @@
 # per-block ratios into cluster-bootstrap confidence intervals and a
 # verdict per metric (docs/benchmarks.md, pre-registered rules).
 #
-#   scripts/bench/paired.sh [--levels "1:1 2:1 4:1"] [--arms "off count v1"]
+#   scripts/bench/paired.sh [--levels "1:1 2:1 4:1"] [--arms "off v2"]
 #                           [--blocks N] [--boots N] [--phase S]
 #                           [--warmup S] [--lockbench PARAMS]
 #                           [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
-#                           [--out DIR]
-#                           [--report-only DIR] [-- POLICY_ARG...]
+#                           [--out DIR] [--report-only DIR]
 #
 #   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
-#   --arms A       host-side arms (off, count, v1, v2, v2any, v2lazy, v2keep: see
+#   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep: see
 #                  scripts/bench/vm/paired_l1.sh); the first is the
 #                  reference of the ratios; "off off" is the A/A test
-#                  (default off count v1)
+#                  (default off v2)
 #   --blocks N     blocks per level and boot, rounded up to whole Williams
-#                  squares (default 6)
+#                  designs (default 6; a design has K rows for K arms, 2K
+#                  for an odd K)
 #   --boots N      L1 boots (default 1)
 #   --phase S      measured seconds per phase (default 8)
 #   --warmup S     discarded seconds before the first block (default 10)
 #   --lockbench P  ecs_lockbench parameters, several sets separated by ";"
 #                  each run at every level (default "lock=0 hold=500
 #                  think=5000")
-#   --slice-us US  the v2 arm's slice extension (kvm.ecs_slice_us,
-#                  default 4000: the v1 arms' bound under TCG)
+#   --slice-us US  the v2 arms' slice extension (kvm.ecs_slice_us,
+#                  default 4000: the paper's 1 ms bound scaled for TCG)
 #   --rcu PARAMS   also run rcu_membench in the test L2, with these
 #                  parameters separated by commas (off by default)
 #   --rseq PARAMS  also run a user-space section under rseq's time slice
@@ -38,8 +38,9 @@
 #                  docs/benchmarks.md)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
-#   --report-only DIR only parse and report a finished DIR
-#   POLICY_ARG     ecs_host parameters of the count and v1 arms
+#   --report-only DIR only parse and report a finished DIR (also one of
+#                  an older run, with the arms count and v1 of the removed
+#                  ecs_host policy module)
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (`make bench` sets them). DIR gets
 # meta.json and boot-K/ per L1 boot (its console.log and ktap.log), then
@@ -48,7 +49,7 @@ set -uo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 repo=$ECS_REPO
 levels="1:1 2:1 4:1"
-arms="off count v1"
+arms="off v2"
 blocks=6
 boots=1
 phase=8
@@ -71,7 +72,6 @@ while [ $# -gt 0 ]; do
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
-	--) shift; break ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
 	esac
 done
@@ -80,12 +80,14 @@ report() { /usr/bin/python3 "$repo/scripts/bench/paired-report.py" "$1"; }
 for n in "$blocks" "$boots" "$phase" "$warmup" "$slice_us"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench: --blocks, --boots, --phase, --warmup and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
+[ "$slice_us" -ge 5 ] && [ "$slice_us" -le 10000 ] ||
+	{ echo "bench: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
 for l in $levels; do
 	case $l in 1:1 | 2:1 | 4:1) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
 done
 narms=0
 for a in $arms; do
-	case $a in off | count | v1 | v2 | v2any | v2lazy | v2keep) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
+	case $a in off | v2 | v2any | v2lazy | v2keep) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }
@@ -120,7 +122,7 @@ blocks=$(((blocks + nsq - 1) / nsq * nsq))
 out=$(bench_dir bench "$out") || exit
 bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" arms@="$arms" \
 	blocks_per_boot:="$blocks" boots:="$boots" phase_s:="$phase" warmup_s:="$warmup" \
-	lockbench="$lockbench" policy_args="$*" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" l1_vcpus:=1 \
+	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" l1_vcpus:=1 \
 	accel=tcg || exit 1
 
 # progress LOG PID: a line on stderr per case and phase of the L1's LOG
@@ -163,13 +165,12 @@ for boot in $(seq 1 "$boots"); do
 	ncases=$(($(echo "$levels" | wc -w) * $(echo "$lockbench" | tr ';' '\n' | grep -c .)))
 	timeout=$((ncases * (snapshots * 3 + 180) + 300))
 	echo "bench: boot $boot/$boots, levels '$levels', arms '$arms', $blocks blocks of ${phase}s phases (up to ${timeout}s) ..." >&2
-	# shellcheck disable=SC2086 # the policy arguments are split on purpose
 	"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
 		--append "idle=poll ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
 		--order "$order" --phase "$phase" --warmup "$warmup" --snapshots "$snapshots" \
 		--lockbench "$lockbench" \
-		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} -- "$@" > /dev/null 2> "$out/boot-$boot.err" &
+		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} > /dev/null 2> "$out/boot-$boot.err" &
 	vm_pid=$!
 	progress "$out/boot-$boot/ktap.log" "$vm_pid"
 	wait "$vm_pid"

@@ -104,7 +104,10 @@ def summarize(samples):
 def table(rows, meta):
     out = [f"eSCHDSPIN benchmark (Psearchy-like load), commit {meta.get('commit')}, "
            f"{meta.get('seconds')} s per policy, {meta.get('repeat')} run(s) per scenario, "
-           f"QEMU TCG, 2 threads per L2, ecs_host {meta.get('ecs_host_args') or 'defaults'}"]
+           f"QEMU TCG, 2 threads per L2, "
+           + (f"slice extension {meta['slice_us']} us" if "slice_us" in meta
+              # Older runs: the removed ecs_host policy module's arguments.
+              else f"ecs_host {meta.get('ecs_host_args') or 'defaults'}")]
     for scenario, title in SCENARIOS.items():
         if not any(k[0] == scenario for k in rows):
             continue

@@ -3,7 +3,8 @@
 # eSCHDSPIN measured (the paper's Figure 6): the Psearchy-like
 # load (scripts/bench/vm/psearchy_load.c) in L2 guests of our host kernel, under
 # each waiting policy of modules/guest/eschdspin (stock, SCHDSPIN, eSCHDSPIN), all
-# with eCS on (the ecs_host policy in the L1, the shim in the L2s), in a
+# with eCS on (KVM's slice extension in the L1, kvm.ecs_slice_us; the shim
+# in the L2s, whose VMM opts in to the pcpu_overloaded hint), in a
 # 1-vCPU L1 (the configuration in which nested runs are dependable here
 # under TCG: in a 2-vCPU L1, L2s and the L1 itself died without a message
 # during these runs), two threads of the load per L2:
@@ -24,16 +25,17 @@
 # and draws spin.png.
 #
 #   scripts/bench/spin.sh [--scenarios "under over1 over2 under2"] [--seconds S]
-#                         [--repeat N] [--out DIR] [--report-only DIR]
-#                         [-- ECS_HOST_ARG...]
+#                         [--repeat N] [--slice-us US] [--out DIR]
+#                         [--report-only DIR]
 #
 #   --scenarios LIST  which of under, over1, over2, under2 (default all)
 #   --seconds S       length of each policy's phase (default 20)
 #   --repeat N        L1 runs per scenario (default 1)
+#   --slice-us US     kvm.ecs_slice_us in the L1, 5 to 10000 (default 1000:
+#                     the paper's 1 ms, the bound of earlier runs too)
 #   --out DIR         results directory (default
 #                     results/bench-spin/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR
-#   ECS_HOST_ARG      ecs_host parameters (default: none, its defaults)
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (`make bench-spin` sets them). DIR
 # gets <scenario>-<n>/ per L1 run (its console.log and ktap.log), meta.json,
@@ -44,6 +46,7 @@ repo=$ECS_REPO
 scenarios="under over1 over2 under2"
 seconds=20
 repeat=1
+slice_us=1000
 out=
 report_only=
 while [ $# -gt 0 ]; do
@@ -51,15 +54,17 @@ while [ $# -gt 0 ]; do
 	--scenarios) scenarios=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--repeat) repeat=$2; shift 2 ;;
-	--) shift; break ;;
+	--slice-us) slice_us=$2; shift 2 ;;
 	*) bench_option bench-spin "$1" "${2-}"; shift 2 ;;
 	esac
 done
 report() { /usr/bin/python3 "$repo/scripts/bench/spin-report.py" "$1"; }
 [ -z "$report_only" ] || { report "$report_only"; exit; }
-for n in "$seconds" "$repeat"; do
-	case $n in '' | *[!0-9]* | 0) echo "bench-spin: --seconds and --repeat want positive numbers" >&2; exit 2 ;; esac
+for n in "$seconds" "$repeat" "$slice_us"; do
+	case $n in '' | *[!0-9]* | 0) echo "bench-spin: --seconds, --repeat and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
+[ "$slice_us" -ge 5 ] && [ "$slice_us" -le 10000 ] ||
+	{ echo "bench-spin: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
 for s in $scenarios; do
 	case $s in under | over1 | over2 | under2) ;; *) echo "bench-spin: unknown scenario '$s'" >&2; exit 2 ;; esac
 done
@@ -69,7 +74,7 @@ done
 policies="stock schdspin eschdspin eschdspin schdspin stock"
 out=$(bench_dir bench-spin "$out") || exit
 bench_meta "$out/meta.json" scenarios="$scenarios" seconds:="$seconds" repeat:="$repeat" \
-	policies="$policies" ecs_host_args="$*" accel=tcg || exit 1
+	policies="$policies" slice_us:="$slice_us" accel=tcg || exit 1
 
 rc=0
 for s in $scenarios; do
@@ -91,7 +96,7 @@ for s in $scenarios; do
 			--append "idle=poll ecs.l2_timeout=$((phases + 200))" --name "bench-spin-$s" \
 			--out "$out/$s-$n" --timeout "$timeout" \
 			-- /ecs/bench/eschdspin_bench.sh --guests "$guests" --l2-vcpus "$l2_vcpus" --seconds "$seconds" \
-			--threads 2 --policies "$policies" --boot-allowance "$allowance" -- "$@" \
+			--threads 2 --policies "$policies" --boot-allowance "$allowance" --slice-us "$slice_us" \
 			> /dev/null 2> "$out/$s-$n.err"
 		l1_rc=$?
 		if [ $l1_rc != 0 ]; then

@@ -1,25 +1,25 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in an L1 guest: fuzz the eCS guest-host surface from one L2 while
-# another uses eCS normally. With the policy ecs_host loaded, a 2-vCPU
-# "bystander" L2 registers its shim and runs locktorture; a 2-vCPU
-# "fuzzer" L2 then writes random and edge values that no host may accept
-# to MSR_KVM_ECS from both vCPUs at once for a time budget, toggling its
-# registration and CPU hotplug all the while (tests/lib/ecs_msr_fuzz_load.sh).
+# another uses eCS normally. With KVM's slice extension on
+# (kvm.ecs_slice_us=1000), a 2-vCPU "bystander" L2 registers its shim and
+# runs locktorture; a 2-vCPU "fuzzer" L2 then writes random and edge
+# values that no host may accept to MSR_KVM_ECS from both vCPUs at once
+# for a time budget, toggling its registration and CPU hotplug all the
+# while (tests/lib/ecs_msr_fuzz_load.sh).
 # Every write must get #GP and leave the registration intact; the
 # bystander's extensions must go on during the fuzzing, within their
-# bound; the L1 must stay clean. The budget is ecs.fuzz_seconds= (600 s in
-# make fuzz, FUZZ_SECONDS); ecs.fuzz_hotplug=0 leaves the fuzzer's vCPUs
-# online.
+# bound; the extension turns off again; the L1 must stay clean. The budget
+# is ecs.fuzz_seconds= (600 s in make fuzz, FUZZ_SECONDS);
+# ecs.fuzz_hotplug=0 leaves the fuzzer's vCPUs online.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
 nested_prepare
-host_ko=/ecs/modules/ecs_host.ko
-[ -f $host_ko ] || ktap_missing_all "$host_ko is not in this initramfs"
+ecs_slice_require
 fuzz_s=$(ecs_cmdline fuzz_seconds)
 fuzz_s=${fuzz_s:-600}
-extension_us=1000
+slice_us=1000
 # EXTENSION_SLACK_NS (tests/lib/nested.sh): an extension that nothing cuts
 # short lasts the bystander's whole 2 s section.
 # The bystander's two locktorture runs outlast the fuzzer's boot and budget
@@ -34,7 +34,7 @@ extensions() { l2_ecs_extensions "$by_pid"; }
 
 ktap_kmemleak_begin
 ktap_begin 12
-ktap_check policy-loaded insmod $host_ko extension_us=$extension_us poll_us=50
+ecs_slice_check slice-on $slice_us
 samples=/tmp/fuzz-kvm-stats
 : > $samples
 # shellcheck disable=SC2086 # the names are split on purpose
@@ -81,12 +81,12 @@ l2_console_clean bystander-console-clean "$by/console.log"
 # every count only grew.
 max_ns=$(awk '{ if ($9 > m) m = $9 } END { print m + 0 }' $samples)
 ktap_info "the sample with it: $(awk -v m="$max_ns" '$9 == m { print; exit }' $samples) ($ECS_KVM_STATS)"
-ktap_info "longest extension of any VM: $max_ns ns (bound $((extension_us * 1000)) ns + $EXTENSION_SLACK_NS ns slack)"
-ktap_check kvm-stats-extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((extension_us * 1000 + EXTENSION_SLACK_NS)) ]
+ktap_info "longest extension of any VM: $max_ns ns (bound $((slice_us * 1000)) ns + $EXTENSION_SLACK_NS ns slack)"
+ktap_check kvm-stats-extension-bounded [ "$max_ns" -gt 0 -a "$max_ns" -le $((slice_us * 1000 + EXTENSION_SLACK_NS)) ]
 ktap_check kvm-stats-monotonic sh -c "awk '{
 	for (i = 3; i <= 9; i++) { k = \$1 \" \" i; if (\$i < last[k]) bad++; last[k] = \$i } }
 	END { exit bad > 0 || NR < 2 }' $samples"
-ktap_check policy-unloaded rmmod ecs_host
+ecs_slice_check slice-off 0
 ktap_check kvm-unloads sh -c "rmmod kvm_amd && rmmod kvm"
 l1_host_clean
 ktap_kmemleak_check

@@ -9,8 +9,9 @@
 # all attempts are compared (the slab total once every cache is shrunk,
 # KASAN's quarantine included; a loose bound, as other activity moves them
 # too) and printed; on the debug kernel kmemleak must find nothing
-# allocated during the attempts unreferenced. (ecs_host's parameters are refused in
-# tests/nested-host/ecs_extend.sh, where KVM is there to load it.)
+# allocated during the attempts unreferenced. (KVM's kvm.ecs_slice_us
+# refuses bad values in tests/nested-host/ecs_slice.sh, in an L1 that has
+# KVM.)
 . /ecs/tests/lib/ktap.sh
 
 mods=/ecs/modules

@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Guest half of tests/nested-host/ecs_extend.sh: with the eCS shim registered,
+# Guest half of l2_extension_run (tests/lib/nested.sh, which
+# tests/nested-host/ecs_slice.sh runs) and of the bystander L2s of
+# bad_msr_neighbour.sh and msr_fuzz.sh: with the eCS shim registered,
 # keep both vCPUs in lock-heavy kernel code (locktorture on mutexes, then
 # rwsems), then hold explicit non-preemptible sections back to back for
 # 2 s on one vCPU while the other vCPU spins, i.e. a guest that does not

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The VMM's opt-in to eCS (KVM_CAP_X86_ECS, host-patches/0013) for a VMM
+ * The VMM's opt-in to eCS (KVM_CAP_X86_ECS, host-patches/0010) for a VMM
  * that does not know the capability, such as QEMU. Preloaded into it
  * (LD_PRELOAD), this library enables the capability on every VM the
  * process creates, right after KVM_CREATE_VM returns and so before any
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* include/uapi/linux/kvm.h after host-patches/0013; Debian's lacks it. */
+/* include/uapi/linux/kvm.h after host-patches/0010; Debian's lacks it. */
 #ifndef KVM_CAP_X86_ECS
 #define KVM_CAP_X86_ECS 1024
 #endif

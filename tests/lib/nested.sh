@@ -111,7 +111,23 @@ l1_host_clean() {
 
 # The per-VM KVM debugfs stats of the eCS host side, in the order the
 # samplers print them.
-ECS_KVM_STATS="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns ecs_extensions_revoked ecs_extensions_unloaded ecs_give_back_writes ecs_extension_polls ecs_preempted_refused ecs_preempted_unseen"
+ECS_KVM_STATS="ecs_extensions ecs_preemptions_avoided ecs_give_backs ecs_extensions_expired ecs_preemptions ecs_preempted_in_section ecs_extension_max_ns ecs_extensions_revoked ecs_extensions_unloaded ecs_give_back_writes ecs_preempted_refused ecs_preempted_unseen"
+
+# The knob of KVM's slice extension: 0 (the default) off, else its bound
+# in microseconds (5 to 10000).
+ECS_SLICE_KNOB=/sys/module/kvm/parameters/ecs_slice_us
+
+# ecs_slice_require: skip the whole test (fail it under CI) unless this
+# L1's KVM has the knob. Call it after nested_prepare, which loads KVM.
+ecs_slice_require() {
+	[ -f $ECS_SLICE_KNOB ] || ktap_missing_all "$ECS_SLICE_KNOB: this L1's KVM lacks the slice extension"
+}
+
+# ecs_slice_check NAME US: one result, kvm.ecs_slice_us set to US (0 turns
+# the extension off) and reading back US.
+ecs_slice_check() {
+	ktap_check "$1" sh -c "echo $2 > $ECS_SLICE_KNOB && [ \"\$(cat $ECS_SLICE_KNOB)\" = $2 ]"
+}
 
 # l2_ecs_extensions PID: the ecs_extensions KVM stat of the L2 whose QEMU
 # is PID, empty once that VM is gone.
@@ -142,11 +158,12 @@ l2_vm_retry_boot() {
 }
 
 # kvm_stats_sampler OUT SERIAL STAT...: until killed, append to OUT twice a
-# second one line per VM: its KVM debugfs directory (<QEMU pid>-<fd>), the
-# phase of the L2 whose serial log is SERIAL (boot until it printed
-# "load-started", load until "=== churn" or "=== summary", then after)
-# and the named per-VM KVM stats. Run it in the background. Shell builtins
-# only, apart from sleep: it shares the CPU with the VMs it measures.
+# second (every $KVM_STATS_PERIOD seconds if set) one line per VM: its KVM
+# debugfs directory (<QEMU pid>-<fd>), the phase of the L2 whose serial
+# log is SERIAL (boot until it printed "load-started", load until
+# "=== churn" or "=== summary", then after) and the named per-VM KVM
+# stats. Run it in the background. Shell builtins only, apart from sleep:
+# it shares the CPU with the VMs it measures.
 kvm_stats_sampler() {
 	_out=$1
 	_serial=$2
@@ -170,7 +187,7 @@ kvm_stats_sampler() {
 			done
 			echo "$_line"
 		done >> "$_out"
-		sleep 0.5
+		sleep "${KVM_STATS_PERIOD:-0.5}"
 	done
 }
 
@@ -178,9 +195,9 @@ kvm_stats_sampler() {
 # The L1's timers fire late under TCG (13.9 ms seen with one L2, 50.1 ms
 # with two), and QEMU 10.0 can lose the L1's timer interrupt until
 # scripts/vm's next nudge, a second later (docs/qemu-lost-interrupt.md;
-# 928 ms seen under the fuzzer and 201 ms in ecs_extend, both in a debug
-# L1). The tests' guests hold a section for 2 s, which an extension that
-# nothing cut short would last.
+# 928 ms seen under the fuzzer and 201 ms in l2_extension_run, both in a
+# debug L1). The tests' guests hold a section for 2 s, which an extension
+# that nothing cut short would last.
 NUDGE_NS=1000000000
 EXTENSION_SLACK_NS=$((NUDGE_NS + 10 * 1000000000 / $(ecs_cmdline hz | grep . || echo 250)))
 

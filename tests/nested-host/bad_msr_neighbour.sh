@@ -1,20 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in an L1 guest: malformed MSR_KVM_ECS writes from one guest while
-# another keeps using eCS. With the policy ecs_host loaded, a
-# 2-vCPU "bystander" L2 registers its shim and runs locktorture; once it
-# runs, a 1-vCPU "attacker" L2 writes every kind of malformed value
-# (tests/lib/ecs_bad_msr_load.sh) and must get #GP each time, then still be
-# able to register. Meanwhile the host must keep granting the bystander
-# extensions, during the attack and after it, and the bystander's load must
-# pass. Both L2s share the L1's one CPU (two L2s at once are dependable
-# only in a 1-vCPU L1).
+# another keeps using eCS. With KVM's slice extension on
+# (kvm.ecs_slice_us=1000), a 2-vCPU "bystander" L2 registers its shim
+# and runs locktorture; once it runs, a 1-vCPU "attacker" L2 writes every
+# kind of malformed value (tests/lib/ecs_bad_msr_load.sh) and must get #GP
+# each time, then still be able to register. Meanwhile the host must keep
+# granting the bystander extensions, during the attack and after it, and
+# the bystander's load must pass. Both L2s share the L1's one CPU (two L2s
+# at once are dependable only in a 1-vCPU L1). The extension is turned
+# off again at the end.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
 nested_prepare
-host_ko=/ecs/modules/ecs_host.ko
-[ -f $host_ko ] || ktap_missing_all "$host_ko is not in this initramfs"
+ecs_slice_require
+slice_us=1000
 # The bystander's load (two locktorture runs of $seconds each) outlives
 # the 25 s attack in a default L1. In an L1 of the debug kernel the attack
 # takes 92 s and a longer load only slows it down more (2 x 80 s: 196 s),
@@ -29,7 +30,7 @@ extensions() { l2_ecs_extensions "$by_pid"; }
 
 ktap_kmemleak_begin
 ktap_begin 11
-ktap_check policy-loaded insmod $host_ko
+ecs_slice_check slice-on $slice_us
 l2_vm l2-bystander "$by" --smp 2 --cpu host,migratable=off --append "ecs.expect_ecs=1" -- \
 	/ecs/tests/lib/ecs_lock_load.sh $seconds &
 by_job=$!
@@ -76,7 +77,7 @@ sed 's/^/    /' "$by.ktap"
 ktap_check bystander-load-passed [ $by_rc = 0 ]
 l2_console_clean bystander-console-clean "$by/console.log"
 ktap_info "bystander $(grep seconds= "$by/status"), attacker $(grep seconds= "$at/status")"
-ktap_check policy-unloaded rmmod ecs_host
+ecs_slice_check slice-off 0
 ktap_check kvm-unloads sh -c "rmmod kvm_amd && rmmod kvm"
 l1_host_clean
 ktap_kmemleak_check

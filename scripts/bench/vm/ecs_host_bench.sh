@@ -5,21 +5,24 @@
 # test: it prints raw data for scripts/bench/host-report.py.
 #
 #   ecs_host_bench.sh [--parts "avoided fairness abuse rcu"] [--seconds S]
-#                     [--repeat N] [--fair-seconds S] [-- POLICY_ARG...]
+#                     [--repeat N] [--fair-seconds S] [--slice-us US]
+#
+#   The eCS host side is KVM's slice extension (kvm.ecs_slice_us), off
+#   (0) for the baselines and US microseconds (default 4000) otherwise.
 #
 #   avoided   a 2-vCPU L2 (both vCPUs on the L1's one CPU) runs
-#             file_churn_load.sh with the eCS shim, N times without the
-#             policy module (the baseline) and N times with it; KVM counts
-#             the vCPUs' preemptions and those that caught the guest in a
-#             critical section, sampled twice a second
+#             file_churn_load.sh with the eCS shim, N times with the
+#             extension off (the baseline) and N times with it on; KVM
+#             counts the vCPUs' preemptions and those that caught the guest
+#             in a critical section, sampled twice a second
 #   fairness  two 1-vCPU L2s at once, one annotated (shim) and one plain,
-#             both running the churn load, the policy loaded: the CPU time
+#             both running the churn load, the extension on: the CPU time
 #             of each vCPU thread every 100 ms for --fair-seconds
 #   abuse     as fairness, but the annotated L2 holds non-preemptible
 #             sections back to back (scripts/bench/vm/ecs_abuse_load.sh): it must
 #             get no more CPU than the plain one
 #   rcu       a 2-vCPU L2 runs rcu_membench with the shim, with a busy loop
-#             in the L1 beside it, without and with the policy
+#             in the L1 beside it, with the extension off and on
 #
 # Output: "=== NAME" sections. Every L2's own output follows its section,
 # each line prefixed "L2NAME| ". Exit 1 if an L2 fails.
@@ -30,31 +33,30 @@ parts="avoided fairness abuse rcu"
 seconds=20
 repeat=2
 fair_seconds=10
+slice_us=4000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--parts) parts=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--repeat) repeat=$2; shift 2 ;;
 	--fair-seconds) fair_seconds=$2; shift 2 ;;
-	--) shift; break ;;
+	--slice-us) slice_us=$2; shift 2 ;;
 	*) echo "ecs_host_bench: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-policy_args="$*"
 
 nested_prepare
-host_ko=/ecs/modules/ecs_host.ko
+[ -f $ECS_SLICE_KNOB ] || { echo "ecs_host_bench: no $ECS_SLICE_KNOB: this L1's KVM lacks the slice extension" >&2; exit 1; }
 failed=0
 
-policy_on() {
-	# shellcheck disable=SC2086 # the arguments are split on purpose
-	insmod $host_ko $policy_args || { echo "ecs_host_bench: insmod ecs_host $policy_args failed" >&2; exit 1; }
+# slice_set US: kvm.ecs_slice_us set to US (0: off), or exit.
+slice_set() {
+	echo "$1" > $ECS_SLICE_KNOB && [ "$(cat $ECS_SLICE_KNOB)" = "$1" ] ||
+		{ echo "ecs_host_bench: cannot set kvm.ecs_slice_us to $1" >&2; exit 1; }
 }
-
-policy_off() {
-	echo "policy $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
-	rmmod ecs_host
-}
+slice_on() { slice_set "$slice_us"; }
+slice_off() { slice_set 0; }
+slice_off
 
 # l2_output NAME OUTDIR RC: the L2's serial output, prefixed, and its status.
 l2_output() {
@@ -85,13 +87,13 @@ run_sampled() {
 
 # share_cpu PART ANNOTATED_LOAD: an annotated 1-vCPU L2 running
 # ANNOTATED_LOAD (a command of tests/lib, with the shim) and a plain one
-# running the churn load share the L1's CPU, the policy loaded; prints the
+# running the churn load share the L1's CPU, the extension on; prints the
 # CPU time of each vCPU thread every 100 ms for --fair-seconds under
 # "=== PART", and the annotated VM's KVM stats.
 share_cpu() {
 	part=$1
 	load=$2
-	policy_on
+	slice_on
 	for kind in annotated plain; do
 		mkdir -p /tmp/$part-$kind
 		cmd="/ecs/bench/file_churn_load.sh"
@@ -144,12 +146,12 @@ share_cpu() {
 		eval "wait \$pid_$kind"
 		l2_output "$part-$kind" /tmp/$part-$kind $?
 	done
-	policy_off
+	slice_off
 }
 
 echo "=== meta"
 echo "l1_cpus $(nproc) l1_kernel $(uname -r) commit $(cat /ecs/COMMIT)"
-echo "seconds $seconds repeat $repeat fair_seconds $fair_seconds policy_args $policy_args"
+echo "seconds $seconds repeat $repeat fair_seconds $fair_seconds slice_us $slice_us"
 echo "l1_cmdline $(cat /proc/cmdline)"
 
 for part in $parts; do
@@ -158,10 +160,10 @@ for part in $parts; do
 		i=1
 		while [ $i -le "$repeat" ]; do
 			for mode in baseline ecs; do
-				[ $mode = ecs ] && policy_on
+				[ $mode = ecs ] && slice_on
 				echo "=== avoided $mode $i"
 				run_sampled "avoided-$mode-$i" -- /ecs/bench/file_churn_load.sh --shim "$seconds"
-				[ $mode = ecs ] && policy_off
+				[ $mode = ecs ] && slice_off
 			done
 			i=$((i + 1))
 		done
@@ -170,7 +172,7 @@ for part in $parts; do
 	abuse) share_cpu abuse ecs_abuse_load.sh ;;
 	rcu)
 		for mode in baseline ecs; do
-			[ $mode = ecs ] && policy_on
+			[ $mode = ecs ] && slice_on
 			# The L1's CPU is overcommitted by a busy loop beside the two vCPUs.
 			(while :; do :; done) &
 			hog=$!
@@ -178,7 +180,7 @@ for part in $parts; do
 			run_sampled "rcu-$mode" -- sh -c \
 				'insmod /ecs/modules/ecs.ko && echo load-started && exec /ecs/bench/rcu_membench_dump.sh duration=10 rate=1000'
 			kill $hog
-			[ $mode = ecs ] && policy_off
+			[ $mode = ecs ] && slice_off
 		done
 		;;
 	*) echo "ecs_host_bench: unknown part '$part'" >&2; exit 2 ;;

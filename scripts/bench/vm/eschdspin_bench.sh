@@ -1,14 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # L1 half of the eSCHDSPIN benchmark (scripts/bench/spin.sh), run in an L1
-# of our host kernel with the ecs_host policy loaded (all policies are
-# compared with eCS on, as in the paper's Figure 6): boots GUESTS L2s of
-# VCPUS vCPUs at once, each running scripts/bench/vm/eschdspin_l2_load.sh with the same
-# start second, so that their phases (one per policy) coincide. Prints
-# each L2's lines prefixed with "<name>| " and the ecs_host counts.
+# of our host kernel with KVM's slice extension on (kvm.ecs_slice_us=US,
+# default 1000; all policies are compared with eCS on, as in the paper's
+# Figure 6): boots GUESTS L2s of VCPUS vCPUs at once, whose VMM opts in
+# to eCS with the pcpu_overloaded hint (l2_vm's --kvm-ecs 3), each running
+# scripts/bench/vm/eschdspin_l2_load.sh with the same start second, so
+# that their phases (one per policy) coincide. Prints each L2's lines
+# prefixed with "<name>| ", and each L2's KVM eCS stats as last read
+# (every 10 s, so as to take next to no CPU from the VMs) in "kvm_stats"
+# lines; the extension is off again at the end.
 #
 #   eschdspin_bench.sh --guests N --l2-vcpus V --seconds S --threads T --policies "..."
-#                      --boot-allowance S [-- ECS_HOST_ARG...]
+#                      --boot-allowance S [--slice-us US]
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 guests=1
@@ -17,6 +21,7 @@ seconds=20
 threads=2
 policies="stock schdspin eschdspin"
 allowance=60
+slice_us=1000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--guests) guests=$2; shift 2 ;;
@@ -25,15 +30,20 @@ while [ $# -gt 0 ]; do
 	--threads) threads=$2; shift 2 ;;
 	--policies) policies=$2; shift 2 ;;
 	--boot-allowance) allowance=$2; shift 2 ;;
-	--) shift; break ;;
+	--slice-us) slice_us=$2; shift 2 ;;
 	*) echo "eschdspin_bench: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 
 nested_prepare
-# shellcheck disable=SC2086,SC2048 # the ecs_host arguments are split on purpose
-insmod /ecs/modules/ecs_host.ko $* || { echo "eschdspin_bench: insmod ecs_host $* failed" >&2; exit 1; }
-echo "bench guests=$guests l2_vcpus=$l2_vcpus seconds=$seconds threads=$threads policies=$policies l1_cpus=$(nproc) ecs_host=$*"
+echo "$slice_us" > $ECS_SLICE_KNOB && [ "$(cat $ECS_SLICE_KNOB)" = "$slice_us" ] ||
+	{ echo "eschdspin_bench: cannot set kvm.ecs_slice_us to $slice_us" >&2; exit 1; }
+echo "bench guests=$guests l2_vcpus=$l2_vcpus seconds=$seconds threads=$threads policies=$policies l1_cpus=$(nproc) slice_us=$slice_us"
+stats=/tmp/spin-kvm-stats
+: > $stats
+# shellcheck disable=SC2086 # the names are split on purpose
+KVM_STATS_PERIOD=10 kvm_stats_sampler $stats /nonexistent $ECS_KVM_STATS &
+sampler=$!
 
 # Boot the L2s; an L2 that has not started its load 15 s after the start
 # second hung in its boot (the TCG nested-SVM fault, docs/nested-reliability.md): stop them all
@@ -88,7 +98,10 @@ for pid in $pids; do
 	fi
 	g=$((g + 1))
 done
-echo "ecs_host $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
-rmmod ecs_host
+kill $sampler
+wait $sampler 2>/dev/null
+echo "kvm_stats dir phase $ECS_KVM_STATS"
+awk '{ last[$1] = $0 } END { for (d in last) print "kvm_stats " last[d] }' $stats
+echo 0 > $ECS_SLICE_KNOB || failed=1
 splat=$(dmesg | console-check -) || { echo "$splat" | sed 's/^/l1-splat| /'; failed=1; }
 exit $failed

@@ -6,28 +6,25 @@
 # order given. Not a test: it prints raw data for
 # scripts/bench/paired-report.py.
 #
-#   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off count v1"
+#   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off v2 v2keep"
 #                --order "0 1 2;1 2 0;..." --phase S --warmup S --snapshots N
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
-#                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS] [-- POLICY_ARG...]
+#                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
 #
 #   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
 #              2:1  a 2-vCPU L2
 #              4:1  the 2-vCPU L2 and a 2-vCPU competitor L2 running busy
 #                   loops (the paper's two VMs per CPU)
-#   arms       off    no host policy (ecs_host not loaded)
-#              count  ecs_host loaded with grant=0: it decides and counts,
-#                     grants nothing (its overhead alone)
-#              v1     ecs_host granting extensions with POLICY_ARGs
+#   arms       off    no extension (kvm.ecs_slice_us=0, KVM's default)
 #              v2     KVM granting slice extensions of US microseconds by
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
-#                     host-patches/0008)
+#                     host-patches/0005)
 #              v2any  v2 after any exit (kvm.ecs_slice_any_exit=Y)
 #              v2lazy v2 deferring only lazy reschedule requests, never a
-#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0011)
+#                     full one (kvm.ecs_slice_lazy_only=Y, host-patches/0008)
 #              v2keep v2 deferring a further request too while the guest is
 #                     in its section, until the bound, instead of ending the
-#                     extension (kvm.ecs_slice_revoke=N, host-patches/0012)
+#                     extension (kvm.ecs_slice_revoke=N, host-patches/0009)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a
@@ -49,7 +46,7 @@
 . /ecs/tests/lib/nested.sh
 
 levels="2:1"
-arms="off v1"
+arms="off v2"
 order="0 1;1 0"
 phase=8
 warmup=10
@@ -70,13 +67,10 @@ while [ $# -gt 0 ]; do
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
-	--) shift; break ;;
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-policy_args="$*"
 case $snapshots in '' | *[!0-9]*) echo "paired_l1: --snapshots wants a number, got '$snapshots'" >&2; exit 2 ;; esac
-host_ko=/ecs/modules/ecs_host.ko
 slice_param=/sys/module/kvm/parameters/ecs_slice_us
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
@@ -91,10 +85,6 @@ failed=0
 
 # arm_set NAME: the host side as arm NAME wants it.
 arm_set() {
-	if [ -d /sys/module/ecs_host ]; then
-		echo "policy_stats $(sed 's/: /=/' /sys/kernel/debug/ecs_host/stats | tr '\n' ' ')"
-		rmmod ecs_host || { echo "paired_l1: rmmod ecs_host failed" >&2; exit 1; }
-	fi
 	# Every KVM knob back to its default (param:value), off first.
 	for _pv in $slice_param:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y; do
 		_p=${_pv%:*} _v=${_pv##*:}
@@ -102,11 +92,8 @@ arm_set() {
 			echo "$_v" > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
 		fi
 	done
-	# shellcheck disable=SC2086 # the arguments are split on purpose
 	case $1 in
 	off) ;;
-	count) insmod $host_ko grant=0 $policy_args ;;
-	v1) insmod $host_ko grant=1 $policy_args ;;
 	v2) echo "$slice_us" > $slice_param ;;
 	v2any) echo Y > $any_exit_param && echo "$slice_us" > $slice_param ;;
 	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $slice_param ;;
