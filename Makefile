@@ -160,8 +160,10 @@ campaign: images
 # scripts/bench/paired.sh. bench-quick is off against v2, a spinlock at
 # 2:1 and 4:1 in one boot, under 10 minutes on a warm cache; bench adds
 # v2keep, the 1:1 control, a mutex and a second boot: 12 blocks per case
-# over the two boots, the A/A test's floor, in about an hour. Blocks are
-# whole Williams designs: 2 rows for two arms, 6 for three. The slice
+# over the two boots, the A/A test's floor. A boot takes about 85 minutes
+# (per lock 7, 10 and about 25 minutes for 1:1, 2:1 and 4:1, where a
+# snapshot of the test L2 takes 7 s), the whole about three hours. Blocks
+# are whole Williams designs: 2 rows for two arms, 6 for three. The slice
 # (--slice-us, default 4000) is scaled for TCG as in bench-host.
 BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2 v2keep" --blocks 6 --boots 2 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"

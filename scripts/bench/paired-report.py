@@ -68,8 +68,18 @@ def parse_boot(path):
     level = None
     l1 = {"start": {}, "end": {}}
     snap = None
+    dump = False
     for raw in path.read_text(errors="replace").splitlines():
         line = raw.rstrip("\r")
+        # A test L2 that hit its time limit printed nothing live: its
+        # console, where the snapshots are, follows as comment lines.
+        if line.startswith("# --- the whole console of test-"):
+            dump = True
+            continue
+        if dump and line.startswith("# ") and not line.startswith("# --- "):
+            line = "test| " + line[2:]
+        else:
+            dump = False
         if line.startswith("=== level ") and not line.endswith(" end"):
             level = levels.setdefault(line.split()[2], Level(line.split()[2]))
             continue
