@@ -80,7 +80,7 @@ ncpus=$(grep -c ^processor /proc/cpuinfo)
 torture_types="mutex_lock ww_mutex_lock rwsem_lock spin_lock"
 ktap_mark ecs
 
-ktap_begin 36
+ktap_begin 37
 
 # --- Default load: the host decides. --------------------------------------
 ktap_mark default-load
@@ -173,6 +173,30 @@ if [ "$ncpus" -gt 1 ]; then
 	ktap_check idle-base [ $idle = 1 ]
 else
 	ktap_skip idle-base "one CPU"
+fi
+
+# A spinlock waiter holds nothing (guest-patches/0013): while it spins, its
+# count equals its base, so the host sees it outside its sections. A task
+# holds the test spinlock for 1 s, looking once a millisecond at the CPU of
+# a waiter; waiters that hold it 0 ms come one after another until the hold
+# is over, so that one spins during it whenever the holder got there first.
+# Most looks must find the waiter outside (an interrupt handled there is a
+# section); without the patch none does.
+if [ "$ncpus" -gt 1 ]; then
+	echo "spinlock 1000" > $dir/hold &
+	holder=$!
+	while kill -0 $holder 2>/dev/null; do
+		sleep 0.1
+		echo "spinlock 0" > $dir/hold
+	done
+	wait $holder
+	r=$(grep 'kind=spinlock ms=1000 ' $dir/hold | tail -n 1)
+	ktap_info "$r"
+	looks=$(hv "$r" waiter_looks)
+	outside=$(hv "$r" waiter_outside)
+	ktap_check spinlock-waiter-outside [ "${looks:-0}" -gt 0 -a $((2 * ${outside:-0})) -gt "${looks:-0}" ]
+else
+	ktap_skip spinlock-waiter-outside "one CPU"
 fi
 
 # --- Lock stress with the counting on. --------------------------------------

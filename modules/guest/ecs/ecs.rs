@@ -9,12 +9,12 @@ use kernel::{
     error::to_result,
     fmt,
     interrupt::local_interrupt_disable,
-    new_mutex,
+    new_mutex, new_spinlock,
     prelude::*,
     static_lock_class,
     sync::{
         atomic::{Atomic, Relaxed},
-        rcu, Mutex,
+        rcu, Mutex, SpinLock,
     },
     time::{
         delay::{fsleep, udelay},
@@ -250,16 +250,18 @@ enum Kind {
     Rcu,
     Preemptible,
     Nonpreemptible,
+    Spinlock,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Mutex,
         Kind::RwsemRead,
         Kind::RwsemWrite,
         Kind::Rcu,
         Kind::Preemptible,
         Kind::Nonpreemptible,
+        Kind::Spinlock,
     ];
 
     fn name(self) -> &'static str {
@@ -270,6 +272,7 @@ impl Kind {
             Kind::Rcu => "rcu",
             Kind::Preemptible => "preemptible",
             Kind::Nonpreemptible => "nonpreemptible",
+            Kind::Spinlock => "spinlock",
         }
     }
 
@@ -284,7 +287,7 @@ impl Kind {
     fn max_ms(self) -> u32 {
         match self {
             Kind::Mutex | Kind::RwsemRead | Kind::RwsemWrite | Kind::Preemptible => 10_000,
-            Kind::Rcu => 1_000,
+            Kind::Rcu | Kind::Spinlock => 1_000,
             Kind::Nonpreemptible => 50,
         }
     }
@@ -302,9 +305,47 @@ struct HoldResult {
     after: u32,
     cpu_inside: u32,
     cpu_after: u32,
+    /// A spinlock hold's looks at a waiter's CPU, and those at which its count equalled its base:
+    /// the host saw the waiter outside its sections.
+    waiter_looks: u32,
+    waiter_outside: u32,
 }
 
 const RESULTS_KEPT: usize = 8;
+
+/// Tasks about to take or waiting for the test spinlock, and the CPU of the last to announce
+/// itself, so that its holder knows when and where a waiter spins.
+static SPIN_WAITERS: Atomic<u32> = Atomic::new(0);
+static SPIN_WAITER_CPU: Atomic<u32> = Atomic::new(u32::MAX);
+
+/// Busy-waits `ms` milliseconds holding the test spinlock (so on `me`, not preempted), looking
+/// once a millisecond at the CPU of a task waiting for it. A waiter holds nothing: the guest
+/// shows it outside its sections while it spins (its count equals its base), unless an
+/// interrupt is being handled there. Returns the looks and those that found it outside.
+fn busy_wait_watching_waiter(ms: u32, me: u32) -> (u32, u32) {
+    let (mut looks, mut outside) = (0, 0);
+    for _ in 0..ms {
+        udelay(Delta::from_millis(1));
+        if SPIN_WAITERS.load(Relaxed) == 0 {
+            continue;
+        }
+        let cpu = SPIN_WAITER_CPU.load(Relaxed);
+        if cpu == me {
+            continue;
+        }
+        let Some(cpu) = CpuId::from_u32(cpu) else {
+            continue;
+        };
+        let (Some(area), Some(count)) = (Area::of(cpu), PreemptCount::of(cpu)) else {
+            continue;
+        };
+        looks += 1;
+        if count.masked() == area.snapshot().base {
+            outside += 1;
+        }
+    }
+    (looks, outside)
+}
 
 /// The latest holds, oldest first once full.
 struct Results {
@@ -344,6 +385,8 @@ struct Shim {
     #[pin]
     rwsem: RwSem,
     #[pin]
+    spinlock: SpinLock<()>,
+    #[pin]
     results: Mutex<Results>,
 }
 
@@ -354,6 +397,7 @@ impl Shim {
             host,
             mutex <- new_mutex!(()),
             rwsem <- RwSem::new(c"ecs_test_rwsem", static_lock_class!()),
+            spinlock <- new_spinlock!(()),
             results <- new_mutex!(Results {
                 ring: [None; RESULTS_KEPT],
                 next: 0,
@@ -374,6 +418,7 @@ impl Shim {
             wait(ms);
             (cpu, inside, sample(which).1)
         };
+        let (mut waiter_looks, mut waiter_outside) = (0, 0);
         let (cpu_inside, inside, after_wait) = match kind {
             Kind::Mutex => {
                 let _guard = self.mutex.lock();
@@ -401,6 +446,15 @@ impl Shim {
                 let _section = NonpreemptibleSection::enter(&irq);
                 inside_wait(busy_wait)
             }
+            Kind::Spinlock => {
+                SPIN_WAITER_CPU.store(PossibleCpu::current().as_u32(), Relaxed);
+                SPIN_WAITERS.fetch_add(1, Relaxed);
+                let _guard = self.spinlock.lock();
+                SPIN_WAITERS.fetch_sub(1, Relaxed);
+                let (cpu, inside) = sample(which);
+                (waiter_looks, waiter_outside) = busy_wait_watching_waiter(ms, cpu);
+                (cpu, inside, sample(which).1)
+            }
         };
         let (cpu_after, after) = sample(which);
         let mut results = self.results.lock();
@@ -414,6 +468,8 @@ impl Shim {
             after,
             cpu_inside,
             cpu_after,
+            waiter_looks,
+            waiter_outside,
         });
         results.next = (slot + 1) % RESULTS_KEPT;
     }
@@ -485,7 +541,8 @@ fn show_holds(shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         };
         writeln!(
             f,
-            "kind={} ms={} before={} inside={} after_wait={} after={} cpu_inside={} cpu_after={}",
+            "kind={} ms={} before={} inside={} after_wait={} after={} cpu_inside={} cpu_after={} \
+             waiter_looks={} waiter_outside={}",
             r.kind.name(),
             r.ms,
             r.before,
@@ -493,7 +550,9 @@ fn show_holds(shim: &Shim, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             r.after_wait,
             r.after,
             r.cpu_inside,
-            r.cpu_after
+            r.cpu_after,
+            r.waiter_looks,
+            r.waiter_outside
         )?;
     }
     Ok(())
