@@ -58,8 +58,7 @@ report() { /usr/bin/python3 "$repo/scripts/bench/host-report.py" "$1"; }
 for n in "$seconds" "$repeat" "$fair_seconds" "$slice_us"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench-host: --seconds, --repeat, --fair-seconds and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
-[ "$slice_us" -ge 5 ] && [ "$slice_us" -le 10000 ] ||
-	{ echo "bench-host: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
+slice_us_valid bench-host "$slice_us"
 for p in $parts; do
 	case $p in avoided | fairness | abuse | rcu) ;; *) echo "bench-host: unknown part '$p'" >&2; exit 2 ;; esac
 done

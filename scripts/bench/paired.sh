@@ -80,8 +80,7 @@ report() { /usr/bin/python3 "$repo/scripts/bench/paired-report.py" "$1"; }
 for n in "$blocks" "$boots" "$phase" "$warmup" "$slice_us"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench: --blocks, --boots, --phase, --warmup and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
-[ "$slice_us" -ge 5 ] && [ "$slice_us" -le 10000 ] ||
-	{ echo "bench: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
+slice_us_valid bench "$slice_us"
 for l in $levels; do
 	case $l in 1:1 | 2:1 | 4:1) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
 done

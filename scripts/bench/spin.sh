@@ -63,8 +63,7 @@ report() { /usr/bin/python3 "$repo/scripts/bench/spin-report.py" "$1"; }
 for n in "$seconds" "$repeat" "$slice_us"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench-spin: --seconds, --repeat and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
-[ "$slice_us" -ge 5 ] && [ "$slice_us" -le 10000 ] ||
-	{ echo "bench-spin: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
+slice_us_valid bench-spin "$slice_us"
 for s in $scenarios; do
 	case $s in under | over1 | over2 | under2) ;; *) echo "bench-spin: unknown scenario '$s'" >&2; exit 2 ;; esac
 done

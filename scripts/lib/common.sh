@@ -174,6 +174,13 @@ usage() {
 # bench_option PROG OPTION VALUE: the options every benchmark takes besides
 # its own: --out DIR and --report-only DIR (set $out, $report_only), -h
 # (the usage, then exit); anything else is an error that exits.
+# slice_us_valid WHO US: exit 2 with WHO's message unless US is in
+# kvm.ecs_slice_us's range, 5 to 10000.
+slice_us_valid() {
+	[ "$2" -ge 5 ] && [ "$2" -le 10000 ] ||
+		{ echo "$1: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
+}
+
 bench_option() {
 	case $2 in
 	--out) out=$3 ;;

@@ -123,10 +123,15 @@ ecs_slice_require() {
 	[ -f $ECS_SLICE_KNOB ] || ktap_missing_all "$ECS_SLICE_KNOB: this L1's KVM lacks the slice extension"
 }
 
-# ecs_slice_check NAME US: one result, kvm.ecs_slice_us set to US (0 turns
-# the extension off) and reading back US.
+# ecs_slice_set US: set kvm.ecs_slice_us to US (0 turns the extension
+# off); fails unless the knob then reads US.
+ecs_slice_set() {
+	echo "$1" > $ECS_SLICE_KNOB && [ "$(cat $ECS_SLICE_KNOB)" = "$1" ]
+}
+
+# ecs_slice_check NAME US: one result, ecs_slice_set US.
 ecs_slice_check() {
-	ktap_check "$1" sh -c "echo $2 > $ECS_SLICE_KNOB && [ \"\$(cat $ECS_SLICE_KNOB)\" = $2 ]"
+	ktap_check "$1" ecs_slice_set "$2"
 }
 
 # l2_ecs_extensions PID: the ecs_extensions KVM stat of the L2 whose QEMU

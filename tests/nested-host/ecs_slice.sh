@@ -12,8 +12,8 @@
 . /ecs/tests/lib/nested.sh
 
 nested_prepare
-knob=/sys/module/kvm/parameters/ecs_slice_us
-[ -f $knob ] || ktap_missing_all "$knob: this L1's KVM lacks host-patches/0005"
+ecs_slice_require
+knob=$ECS_SLICE_KNOB
 slice_us=1000
 bad_values="4 10001 4294967295 -1 x"
 ktap_begin $(($(echo $bad_values | wc -w) + 10))
@@ -30,9 +30,9 @@ for v in $bad_values; do
 		ktap_pass "rejects-$v"
 	fi
 done
-ktap_check slice-set sh -c "echo $slice_us > $knob && [ \"\$(cat $knob)\" = $slice_us ]"
+ecs_slice_check slice-set $slice_us
 
 l2_extension_run l2-slice $slice_us
-ktap_check slice-off sh -c "echo 0 > $knob && [ \"\$(cat $knob)\" = 0 ]"
+ecs_slice_check slice-off 0
 l1_host_clean
 ktap_end

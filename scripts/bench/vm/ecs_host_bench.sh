@@ -51,8 +51,7 @@ failed=0
 
 # slice_set US: kvm.ecs_slice_us set to US (0: off), or exit.
 slice_set() {
-	echo "$1" > $ECS_SLICE_KNOB && [ "$(cat $ECS_SLICE_KNOB)" = "$1" ] ||
-		{ echo "ecs_host_bench: cannot set kvm.ecs_slice_us to $1" >&2; exit 1; }
+	ecs_slice_set "$1" || { echo "ecs_host_bench: cannot set kvm.ecs_slice_us to $1" >&2; exit 1; }
 }
 slice_on() { slice_set "$slice_us"; }
 slice_off() { slice_set 0; }

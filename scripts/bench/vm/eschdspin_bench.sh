@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 done
 
 nested_prepare
-echo "$slice_us" > $ECS_SLICE_KNOB && [ "$(cat $ECS_SLICE_KNOB)" = "$slice_us" ] ||
+ecs_slice_set "$slice_us" ||
 	{ echo "eschdspin_bench: cannot set kvm.ecs_slice_us to $slice_us" >&2; exit 1; }
 echo "bench guests=$guests l2_vcpus=$l2_vcpus seconds=$seconds threads=$threads policies=$policies l1_cpus=$(nproc) slice_us=$slice_us"
 stats=/tmp/spin-kvm-stats
@@ -102,6 +102,6 @@ kill $sampler
 wait $sampler 2>/dev/null
 echo "kvm_stats dir phase $ECS_KVM_STATS"
 awk '{ last[$1] = $0 } END { for (d in last) print "kvm_stats " last[d] }' $stats
-echo 0 > $ECS_SLICE_KNOB || failed=1
+ecs_slice_set 0 || failed=1
 splat=$(dmesg | console-check -) || { echo "$splat" | sed 's/^/l1-splat| /'; failed=1; }
 exit $failed

@@ -71,7 +71,6 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $snapshots in '' | *[!0-9]*) echo "paired_l1: --snapshots wants a number, got '$snapshots'" >&2; exit 2 ;; esac
-slice_param=/sys/module/kvm/parameters/ecs_slice_us
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
 revoke_param=/sys/module/kvm/parameters/ecs_slice_revoke
@@ -86,7 +85,7 @@ failed=0
 # arm_set NAME: the host side as arm NAME wants it.
 arm_set() {
 	# Every KVM knob back to its default (param:value), off first.
-	for _pv in $slice_param:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y; do
+	for _pv in $ECS_SLICE_KNOB:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y; do
 		_p=${_pv%:*} _v=${_pv##*:}
 		if [ -f "$_p" ] && [ "$(cat "$_p")" != "$_v" ]; then
 			echo "$_v" > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
@@ -94,10 +93,10 @@ arm_set() {
 	done
 	case $1 in
 	off) ;;
-	v2) echo "$slice_us" > $slice_param ;;
-	v2any) echo Y > $any_exit_param && echo "$slice_us" > $slice_param ;;
-	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $slice_param ;;
-	v2keep) echo N > $revoke_param && echo "$slice_us" > $slice_param ;;
+	v2) echo "$slice_us" > $ECS_SLICE_KNOB ;;
+	v2any) echo Y > $any_exit_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
+	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
+	v2keep) echo N > $revoke_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }
