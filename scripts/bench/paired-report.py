@@ -7,7 +7,9 @@ of docs/benchmarks.md ("Pre-registered verdict rules").
 
     paired-report.py DIR
 
-Reads DIR/meta.json and DIR/boot-*/ktap.log; writes DIR/samples.json (every
+Reads DIR/meta.json, DIR/boot-*/ktap.log and, where the run recorded
+them, DIR/boot-*/host.log (the host's load and the L1's CPU time per
+phase, from paired.sh); writes DIR/samples.json (every
 phase), DIR/summary.json, DIR/report.txt (also printed) and DIR/ratios.png,
 DIR/wait-cdf.png when matplotlib is there. DIR may be of an older run: its
 arms count and v1 (the ecs_host policy module, since removed) are reported
@@ -32,6 +34,12 @@ HISTOGRAM_BUCKETS = 32
 # above (docs/benchmarks.md): far beyond rseq's 50 us bound and a noise
 # thread's turn, about one host time slice of a 1-CPU L1 (750 us).
 RSEQ_STALL_BUCKET = 9
+# Under TCG the L1's clock is host time: a phase in which other host work
+# took more than this many host CPUs on average may be slowed by it, and is
+# flagged (docs/benchmarks.md, "Host load").
+HOST_OTHER_CPUS_MAX = 0.1
+# /proc/stat's ticks: USER_HZ, 100 on x86.
+USER_HZ = 100
 RSEQ_COUNTERS = ["sections", "granted", "yield_late", "unseen"]
 RSEQ_HISTOGRAMS = ["granted_gap", "plain_gap"]
 KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
@@ -128,6 +136,40 @@ def parse_boot(path):
     return levels
 
 
+def parse_host(path):
+    """paired.sh's host.log: {(level, block, pos): host figures of the
+    phase}, or {} for a run that did not record it."""
+    phases = {}
+    if not path.exists():
+        return phases
+    for line in path.read_text().splitlines():
+        w = line.split()
+        if not w or w[0] != "host":
+            continue
+        p = kv(w[1:])
+        try:
+            key = (p["level"], int(p["block"]), int(p["pos"]))
+            wall_ns = int(p["wall_us"]) * 1000
+            busy_ns = int(p["busy_ticks"]) * 1e9 / USER_HZ
+            # Older host.log lines counted steal as busy.
+            steal_ns = int(p.get("steal_ticks", 0)) * 1e9 / USER_HZ
+            vcpu, qemu = int(p["l1_vcpu_ns"]), int(p["l1_qemu_ns"])
+        except (KeyError, ValueError):
+            continue
+        if wall_ns <= 0 or not vcpu:
+            continue
+        phases[key] = {
+            "wall_s": wall_ns / 1e9,
+            # Share of a host CPU the L1's vCPU thread ran, the host CPUs
+            # that work outside the L1's QEMU kept busy, and those the
+            # hypervisor under this machine took (steal).
+            "l1_vcpu_cpus": vcpu / wall_ns,
+            "other_cpus": max(0.0, (busy_ns - qemu) / wall_ns),
+            "steal_cpus": steal_ns / wall_ns,
+        }
+    return phases
+
+
 def total(snap):
     """Counters of a snapshot summed over threads: acquisitions, wait_ns,
     preempted_holds, preempted_waits, preempted_wait_ns, histogram."""
@@ -180,6 +222,11 @@ def phase_metrics(level, phase):
     if "threads" in s and "threads" in e:
         m["threads"] = {t: [y - x for x, y in zip(s["threads"][t], e["threads"][t])]
                         for t in e["threads"] if t in s["threads"]}
+    if "stat" in s and "stat" in e and m.get("kvm", {}).get("exits"):
+        # The L1's kernel time per exit of the test L2 (USER_HZ ticks of its
+        # /proc/stat, system field): an exit costs about the same work in
+        # every arm, so a phase where it took far longer ran on a slow host.
+        m["l1_sys_us_per_exit"] = (e["stat"][2] - s["stat"][2]) * 1e6 / USER_HZ / m["kvm"]["exits"]
     if "stat" in a and "stat" in b:
         m["guest_stat"] = [y - x for x, y in zip(a["stat"], b["stat"])]
     ra, rb = a.get("rseq", {}), b.get("rseq", {})
@@ -315,6 +362,50 @@ def preemption_table(labels, complete):
             f"{'% w/ extension':>16}"] + rows
 
 
+def quiet(m):
+    h = m["host"]
+    return h["other_cpus"] + h.get("steal_cpus", 0) <= HOST_OTHER_CPUS_MAX
+
+
+def host_lines(labels, complete):
+    """How fast each arm's L1 ran: its kernel time per exit, the host CPU
+    its vCPU thread got and how busy the rest of the host was (where the
+    run recorded host.log); which blocks had a phase on a busy host.
+    Returns the lines, whether every phase has host figures, and the
+    indexes of the quiet blocks."""
+    if not complete:
+        return [], False, []
+    has_host = all("host" in m for b in complete for m in b.values())
+
+    def span(vals, fmt):
+        vals = [v for v in vals if v is not None]
+        if not vals:
+            return "n/a"
+        return f"{sum(vals) / len(vals):{fmt}} ({min(vals):{fmt}}-{max(vals):{fmt}})"
+    lines = [f"  {'arm':8} {'L1 sys us/exit':>22}"
+             + (f" {'L1 vCPU thread, host CPUs':>26} {'other host load, CPUs':>22} {'host steal, CPUs':>22}"
+                f" {'busy-host phases':>17}"
+                if has_host else "")]
+    for i, label in enumerate(labels):
+        ms = [b[i] for b in complete]
+        line = f"  {label:8} {span([m.get('l1_sys_us_per_exit') for m in ms], '.0f'):>22}"
+        if has_host:
+            busy = sum(1 for m in ms if not quiet(m))
+            line += (f" {span([m['host']['l1_vcpu_cpus'] for m in ms], '.2f'):>26}"
+                     f" {span([m['host']['other_cpus'] for m in ms], '.2f'):>22}"
+                     f" {span([m['host'].get('steal_cpus', 0) for m in ms], '.2f'):>22} {busy:10d} of {len(ms)}")
+        lines.append(line)
+    if not has_host:
+        lines.append("  host load: not recorded (a run before host.log)")
+        return lines, False, []
+    quiet_blocks = [k for k, b in enumerate(complete) if all(quiet(m) for m in b.values())]
+    if len(quiet_blocks) < len(complete):
+        lines.append(f"  host busy (other load and steal above {HOST_OTHER_CPUS_MAX} CPUs) in "
+                     f"{len(complete) - len(quiet_blocks)} of {len(complete)} blocks: the L1's clock is host "
+                     "time, so a busy host slows the phase, not the arm; see the quiet-host line")
+    return lines, True, quiet_blocks
+
+
 def rseq_lines(labels, complete, rng):
     """The user-space section under rseq's slice extension (--rseq): how
     often a granted section still lost its vCPU, per arm, and the ratio of
@@ -380,10 +471,17 @@ def main():
         if not log.exists():
             continue
         boot = boot_dir.name
+        host = parse_host(boot_dir / "host.log")
         for name, level in parse_boot(log).items():
             locks[name] = level.lock
             for phase in level.phases:
                 m = phase_metrics(level, phase)
+                h = host.get((name, phase["block"], phase["pos"]))
+                if m is not None and h is not None:
+                    m["host"] = h
+                    # The work per second of host CPU the L1 ran: what the
+                    # throughput would be if the L1 had had a CPU of its own.
+                    m["throughput_per_l1_cpu"] = m["throughput"] / h["l1_vcpu_cpus"]
                 samples.append({"boot": boot, "level": name, **{k: v for k, v in phase.items() if k != "l1"},
                                 "metrics": m})
                 if m is None or phase["block"] == 0:
@@ -422,6 +520,8 @@ def main():
         ext_lines, ext_sums = extension_table(labels, complete)
         lines += ext_lines
         lines += preemption_table(labels, complete)
+        h_lines, has_host, quiet_blocks = host_lines(labels, complete)
+        lines += h_lines
         rs_lines, rs_summary = rseq_lines(labels, complete, rng)
         lines += rs_lines
         has_rcu = bool(complete) and all(m.get("rcu_gp_p99_us") for b in complete for m in b.values())
@@ -437,23 +537,33 @@ def main():
         per_block = [{"boot": k[0], "block": k[1], **{
             labels[i]: {key: lv[k][i].get(key) for key in ("throughput", "p99_wait_ns", "p999_wait_ns",
                                                             "lost_to_preempted", "seconds",
-                                                            "rcu_gp_p99_us", "rcu_peak_bytes")}
+                                                            "rcu_gp_p99_us", "rcu_peak_bytes",
+                                                            "throughput_per_l1_cpu", "host")}
             | {"ecs_preemptions_avoided": lv[k][i].get("kvm", {}).get("ecs_preemptions_avoided"),
                "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
             for i in range(len(arms))}} for k in complete_keys]
         level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {},
+                         "quiet_host_blocks": len(quiet_blocks) if has_host else None,
                          "extension_counters": ext_sums, "rseq": rs_summary}
         for i, label in enumerate(labels[1:], start=1):
             res = {}
             keys = [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]
             if has_rcu:
                 keys += [("rcu_gp_p99_us", True), ("rcu_peak_bytes", True)]
+            if has_host:
+                keys += [("throughput_per_l1_cpu", False)]
             for key, lower in keys:
                 pairs = [(b[0][key], b[i][key]) for b in complete]
                 est = mean_log_ratio(pairs) if pairs else None
                 ci = bootstrap(pairs, mean_log_ratio, rng) if len(pairs) >= 2 else None
                 res[key] = {"ratio": est, "ci95": ci, "verdict": verdict(ci, lower),
                             "blocks_for_5pct": blocks_needed(pairs)}
+            if has_host and len(quiet_blocks) < len(complete):
+                pairs = [(complete[k][0]["throughput"], complete[k][i]["throughput"]) for k in quiet_blocks]
+                est = mean_log_ratio(pairs) if pairs else None
+                ci = bootstrap(pairs, mean_log_ratio, rng) if len(pairs) >= 2 else None
+                res["throughput_quiet_host"] = {"ratio": est, "ci95": ci, "verdict": verdict(ci),
+                                                "blocks": len(pairs)}
             pairs = [(b[0]["lost_to_preempted"], b[i]["lost_to_preempted"]) for b in complete]
             est = sum_ratio(pairs) if pairs else None
             ci = bootstrap(pairs, sum_ratio, rng) if len(pairs) >= 2 else None
@@ -473,6 +583,14 @@ def main():
             lines.append(f"  {label} / {labels[0]}: throughput {fmt_ci(t['ratio'], t['ci95'])} -> {t['verdict']}"
                          + (f" (about {t['blocks_for_5pct']} blocks for +-5%)"
                             if t["verdict"] == "inconclusive" and t["blocks_for_5pct"] else ""))
+            if has_host:
+                c = res["throughput_per_l1_cpu"]
+                lines.append(f"  {'':{len(label)}}   throughput per host CPU of the L1 {fmt_ci(c['ratio'], c['ci95'])}"
+                             f" -> {c['verdict']}")
+            if "throughput_quiet_host" in res:
+                q = res["throughput_quiet_host"]
+                lines.append(f"  {'':{len(label)}}   throughput, quiet-host blocks only ({q['blocks']}) "
+                             f"{fmt_ci(q['ratio'], q['ci95'])} -> {q['verdict']}")
             lines.append(f"  {'':{len(label)}}   p99 wait {fmt_ci(p['ratio'], p['ci95'])} -> {p['verdict']}; "
                          f"p99.9 wait {fmt_ci(p3['ratio'], p3['ci95'])} -> {p3['verdict']}")
             lines.append(f"  {'':{len(label)}}   lost to a preempted holder {fmt_ci(lost['ratio'], lost['ci95'])}; "

@@ -124,18 +124,58 @@ bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" 
 	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" l1_vcpus:=1 \
 	accel=tcg || exit 1
 
-# progress LOG PID: a line on stderr per case and phase of the L1's LOG
-# while PID runs.
-progress() {
-	local line w block arm
-	tail -F -n +1 --pid="$2" "$1" 2>/dev/null | while IFS= read -r line; do
+# host_snap: this host's side of an L1 sample, in the variables of the
+# caller: wall time, the ticks of /proc/stat's cpu line (busy, steal and
+# total), and the run time of the L1's QEMU: its vCPU thread and all its
+# threads. Under TCG the L1's clock is host time, so when another host
+# process takes the L1's CPU, or the hypervisor under this machine does
+# (steal), everything the L1 measures in that phase (the L2's work, the
+# cost of an exit) looks slower; these say whether that happened.
+host_snap() {
+	local t comm run rest u n s idle iow irq sirq st
+	snap_wall=${EPOCHREALTIME/./}
+	read -r _ u n s idle iow irq sirq st _ < /proc/stat
+	snap_busy=$((u + n + s + irq + sirq))
+	snap_steal=$st
+	snap_total=$((snap_busy + st + idle + iow))
+	snap_vcpu=0 snap_qemu=0
+	[ -n "$qemu_pid" ] || qemu_pid=$(pgrep -P "$vm_pid" -x qemu-system-x86 | head -n 1)
+	[ -n "$qemu_pid" ] || return 0
+	for t in /proc/"$qemu_pid"/task/*; do
+		read -r run rest < "$t/schedstat" 2>/dev/null || continue
+		read -r comm < "$t/comm" 2>/dev/null || continue
+		snap_qemu=$((snap_qemu + run))
+		case $comm in "CPU "*"/TCG") snap_vcpu=$((snap_vcpu + run)) ;; esac
+	done
+}
+
+# follow_boot LOG HOSTLOG: while the L1 (QEMU of $vm_pid) runs, a progress
+# line on stderr per case and phase of its LOG, and per phase a "host ..."
+# line in HOSTLOG: the phase's key, then its end (host time, us) and
+# length (wall_us), the host's busy, steal and total
+# ticks (USER_HZ) and the run time in ns of the L1's vCPU thread and of
+# all its QEMU threads, from the L1's "l1 start" to its "l1 end" sample.
+follow_boot() {
+	local line w block arm s_wall s_busy s_steal s_total s_vcpu s_qemu
+	local snap_wall snap_busy snap_steal snap_total snap_vcpu snap_qemu qemu_pid=
+	tail -F -n +1 --pid="$vm_pid" "$1" 2>/dev/null | while IFS= read -r line; do
 		line=${line%$'\r'}
 		read -ra w <<< "$line"
 		case $line in
 		"=== level "*" end") ;;
 		"=== level "*) echo "bench:   ${w[2]}: booting the L2s" >&2 ;;
 		"qemu test "*) echo "bench:   L2s running" >&2 ;;
+		"l1 start kvm "*)
+			host_snap
+			s_wall=$snap_wall s_busy=$snap_busy s_steal=$snap_steal s_total=$snap_total
+			s_vcpu=$snap_vcpu s_qemu=$snap_qemu
+			;;
+		"l1 end kvm "*) host_snap ;;
 		"phase "*)
+			echo "host ${w[1]} ${w[2]} ${w[3]} end_us=$snap_wall wall_us=$((snap_wall - s_wall))" \
+				"busy_ticks=$((snap_busy - s_busy)) steal_ticks=$((snap_steal - s_steal))" \
+				"total_ticks=$((snap_total - s_total))" \
+				"l1_vcpu_ns=$((snap_vcpu - s_vcpu)) l1_qemu_ns=$((snap_qemu - s_qemu))" >> "$2"
 			block=${w[2]#block=} arm=${w[5]#arm=}
 			if [ "$block" = 0 ]; then
 				echo "bench:   warm-up ($arm) done" >&2
@@ -146,6 +186,11 @@ progress() {
 		esac
 	done
 }
+
+# Under TCG the L1's clock is host time: other work on this host slows
+# the phases it overlaps (follow_boot records it, the report flags them).
+read -r load1 _ < /proc/loadavg
+case $load1 in 0.[0-4]*) ;; *) echo "bench: the host is not idle (load average $load1): the report flags the phases it slows" >&2 ;; esac
 
 rc=0
 for boot in $(seq 1 "$boots"); do
@@ -173,7 +218,7 @@ for boot in $(seq 1 "$boots"); do
 		--lockbench "$lockbench" \
 		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} > /dev/null 2> "$out/boot-$boot.err" &
 	vm_pid=$!
-	progress "$out/boot-$boot/ktap.log" "$vm_pid"
+	follow_boot "$out/boot-$boot/ktap.log" "$out/boot-$boot/host.log"
 	wait "$vm_pid"
 	r=$?
 	if [ $r != 0 ]; then
