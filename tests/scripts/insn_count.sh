@@ -3,7 +3,8 @@
 # Host-side: scripts/ecs-insn-count.py on the built vmlinux. Every
 # annotated path adds what docs/ecs-guest.md's hand counts say (key off and
 # on), the spinlock, rwlock, irq and bh paths have no kvm_ecs_key site, and
-# the check fails when told to expect another count or given no vmlinux.
+# the check fails when told to expect another count, when the doc's table
+# (the one place the counts are written) says another, or given no vmlinux.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 count=$repo/scripts/ecs-insn-count.py
@@ -12,7 +13,7 @@ count=$repo/scripts/ecs-insn-count.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 5
+ktap_begin 6
 
 /usr/bin/python3 "$count" --vmlinux "$ECS_VMLINUX" --json "$tmp/insns.json" > "$tmp/out" 2>&1
 rc=$?
@@ -29,6 +30,15 @@ assert all(not p["sites"] for p in doc["paths"] if p["group"] == "no-site")' "$t
 rc=$?
 grep '^check: mutex_lock' "$tmp/wrong" | sed 's/^/# /'
 ktap_check wrong-count-fails sh -c "[ $rc = 2 ] && grep -q '^check: mutex_lock: got (1, 2)' '$tmp/wrong'"
+
+# The doc is where the counts come from: a copy whose mutex_lock() row
+# says +3 on makes the same vmlinux fail.
+sed 's/^\(| `mutex_lock()` fast path | +1: a 2-byte NOP | \)+2:/\1+3:/' "$repo/docs/ecs-guest.md" > "$tmp/doc.md"
+/usr/bin/python3 "$count" --vmlinux "$ECS_VMLINUX" --expected-from "$tmp/doc.md" > "$tmp/doc" 2>&1
+rc=$?
+grep '^check: mutex_lock' "$tmp/doc" | sed 's/^/# /'
+ktap_check doc-is-the-source sh -c "[ $rc = 2 ] && grep -q '^check: mutex_lock: got (1, 2)' '$tmp/doc' &&
+	! cmp -s '$tmp/doc.md' '$repo/docs/ecs-guest.md'"
 
 /usr/bin/python3 "$count" --vmlinux "$repo/README.md" > "$tmp/notelf" 2>&1
 rc=$?
