@@ -158,7 +158,8 @@ campaign: images
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
 # scripts/bench/paired.sh. bench-quick is off against v2, a spinlock at
-# 2:1 and 4:1 in one boot, under 10 minutes on a warm cache; bench adds
+# 2:1 and 4:1 in one boot, 16 minutes on a warm cache (run
+# 20261206T154630Z-1023daa); bench adds
 # v2keep, the 1:1 control, a mutex and a second boot: 12 blocks per case
 # over the two boots, the A/A test's floor. A boot takes about 85 minutes
 # (per lock 7, 10 and about 25 minutes for 1:1, 2:1 and 4:1, where a
