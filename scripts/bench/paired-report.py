@@ -35,8 +35,8 @@ HISTOGRAM_BUCKETS = 32
 # thread's turn, about one host time slice of a 1-CPU L1 (750 us).
 RSEQ_STALL_BUCKET = 9
 # Under TCG the L1's clock is host time: a phase in which other host work
-# took more than this many host CPUs on average may be slowed by it, and is
-# flagged (docs/benchmarks.md, "Host load").
+# and steal took more than this many host CPUs on average may be slowed by
+# them, and is flagged (docs/benchmarks.md, "Host load").
 HOST_OTHER_CPUS_MAX = 0.1
 # /proc/stat's ticks: USER_HZ, 100 on x86.
 USER_HZ = 100
@@ -225,7 +225,8 @@ def phase_metrics(level, phase):
     if "stat" in s and "stat" in e and m.get("kvm", {}).get("exits"):
         # The L1's kernel time per exit of the test L2 (USER_HZ ticks of its
         # /proc/stat, system field): an exit costs about the same work in
-        # every arm, so a phase where it took far longer ran on a slow host.
+        # every arm, so a phase where it took far longer ran on a slower
+        # platform (a busy host, or QEMU's own changes of speed).
         m["l1_sys_us_per_exit"] = (e["stat"][2] - s["stat"][2]) * 1e6 / USER_HZ / m["kvm"]["exits"]
     if "stat" in a and "stat" in b:
         m["guest_stat"] = [y - x for x, y in zip(a["stat"], b["stat"])]
