@@ -263,6 +263,14 @@ def bootstrap(blocks, stat, rng):
     return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
 
 
+def estimate(pairs, stat, rng):
+    """stat over the blocks' pairs, and its bootstrap interval (two blocks
+    at least)."""
+    est = stat(pairs) if pairs else None
+    ci = bootstrap(pairs, stat, rng) if len(pairs) >= 2 else None
+    return est, ci
+
+
 def mean_log_ratio(pairs):
     logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
     return math.exp(sum(logs) / len(logs)) if len(logs) == len(pairs) and logs else None
@@ -555,19 +563,16 @@ def main():
                 keys += [("throughput_per_l1_cpu", False)]
             for key, lower in keys:
                 pairs = [(b[0][key], b[i][key]) for b in complete]
-                est = mean_log_ratio(pairs) if pairs else None
-                ci = bootstrap(pairs, mean_log_ratio, rng) if len(pairs) >= 2 else None
+                est, ci = estimate(pairs, mean_log_ratio, rng)
                 res[key] = {"ratio": est, "ci95": ci, "verdict": verdict(ci, lower),
                             "blocks_for_5pct": blocks_needed(pairs)}
             if has_host and len(quiet_blocks) < len(complete):
                 pairs = [(complete[k][0]["throughput"], complete[k][i]["throughput"]) for k in quiet_blocks]
-                est = mean_log_ratio(pairs) if pairs else None
-                ci = bootstrap(pairs, mean_log_ratio, rng) if len(pairs) >= 2 else None
+                est, ci = estimate(pairs, mean_log_ratio, rng)
                 res["throughput_quiet_host"] = {"ratio": est, "ci95": ci, "verdict": verdict(ci),
                                                 "blocks": len(pairs)}
             pairs = [(b[0]["lost_to_preempted"], b[i]["lost_to_preempted"]) for b in complete]
-            est = sum_ratio(pairs) if pairs else None
-            ci = bootstrap(pairs, sum_ratio, rng) if len(pairs) >= 2 else None
+            est, ci = estimate(pairs, sum_ratio, rng)
             res["lost_to_preempted"] = {"ratio": est, "ci95": ci}
             kv_pairs = [(b[i].get("kvm", {}).get("ecs_preemptions_avoided", 0),
                          b[i].get("kvm", {}).get("ecs_preempted_in_section", 0)) for b in complete]

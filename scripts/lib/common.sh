@@ -171,9 +171,6 @@ usage() {
 	sed -n '3,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
 }
 
-# bench_option PROG OPTION VALUE: the options every benchmark takes besides
-# its own: --out DIR and --report-only DIR (set $out, $report_only), -h
-# (the usage, then exit); anything else is an error that exits.
 # slice_us_valid WHO US: exit 2 with WHO's message unless US is in
 # kvm.ecs_slice_us's range, 5 to 10000.
 slice_us_valid() {
@@ -181,6 +178,9 @@ slice_us_valid() {
 		{ echo "$1: --slice-us wants 5 to 10000 (kvm.ecs_slice_us's range)" >&2; exit 2; }
 }
 
+# bench_option PROG OPTION VALUE: the options every benchmark takes besides
+# its own: --out DIR and --report-only DIR (set $out, $report_only), -h
+# (the usage, then exit); anything else is an error that exits.
 bench_option() {
 	case $2 in
 	--out) out=$3 ;;
