@@ -157,16 +157,16 @@ campaign: images
 # switched at runtime in paired phases inside one L1 and one L2 boot,
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
-# scripts/bench/paired.sh. bench-quick is off against v2, a spinlock at
-# 2:1 and 4:1 in one boot, 16 minutes on a warm cache (run
-# 20261206T154630Z-1023daa); bench adds
-# v2keep, the 1:1 control, a mutex and a second boot: 12 blocks per case
-# over the two boots, the A/A test's floor. A boot takes about 85 minutes
-# (per lock 7, 10 and about 25 minutes for 1:1, 2:1 and 4:1, where a
-# snapshot of the test L2 takes 7 s), the whole about three hours. Blocks
-# are whole Williams designs: 2 rows for two arms, 6 for three. The slice
+# scripts/bench/paired.sh. bench is off against v2 at 1:1 (the
+# negative control), 2:1 and 4:1, a spinlock and a mutex, two L1 boots of
+# 4 blocks each: 8 blocks per case, the size of the idle-host runs in
+# docs/benchmarks.md, about 80 minutes on a warm cache. bench-quick is the
+# spinlock at 2:1 and 4:1 in one boot, 16 minutes (run
+# 20261206T154630Z-1023daa). Other arms (v2keep, v2any, v2lazy, an A/A
+# "off off") and more blocks through BENCH_ARGS; blocks are whole
+# Williams designs (2 rows for two arms, 6 for three). The slice
 # (--slice-us, default 4000) is scaled for TCG as in bench-host.
-BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2 v2keep" --blocks 6 --boots 2 \
+BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 4 --boots 2 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
 BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off v2" --blocks 4 --boots 1
 bench: images
