@@ -8,10 +8,14 @@
 #   scripts/nested-campaign.sh [--runs N] [--l1-smp N] [--l1-cpu MODEL]
 #                              [--busy SECONDS] [--nudge SECONDS]
 #                              [--test PATH] [--l2-append ARGS]
+#                              [--tcg-threads multi|single]
 #
 # --test runs another test of the host image (a path under tests/, e.g.
 # nested/l2_boot.sh); --l2-append adds kernel arguments to every L2 it
-# boots, e.g. trace events to find out why an L2 hung.
+# boots, e.g. trace events to find out why an L2 hung. --tcg-threads
+# single runs the L1's vCPUs on one QEMU thread (scripts/vm): a fault that
+# needs two L1 vCPUs and goes away with it is a race between QEMU's vCPU
+# threads, not in the guests.
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
@@ -26,6 +30,7 @@ busy=10
 nudge=1
 test=stress/two_l2.sh
 l2_append=
+tcg_threads=multi
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
@@ -35,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--nudge) nudge=$2; shift 2 ;;
 	--test) test=$2; shift 2 ;;
 	--l2-append) l2_append=$2; shift 2 ;;
+	--tcg-threads) tcg_threads=$2; shift 2 ;;
 	*) echo "unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -43,15 +49,16 @@ done
 case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the arguments on the L1's command line" >&2; exit 2 ;; esac
 l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"
 [ -z "$l2_append" ] || l1_append="$l1_append ecs.l2_append=$(echo "$l2_append" | tr ' ' '+')"
-out=$(results_dir nested-campaign "-l1smp$l1_smp")
+out=$(results_dir nested-campaign "-l1smp$l1_smp-tcg$tcg_threads")
 qemu_version=$(qemu-system-x86_64 --version | head -1)
-echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, busy ${busy}s, nudge ${nudge}s; $qemu_version"
+echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, busy ${busy}s, nudge ${nudge}s; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0
 json="["
 for i in $(seq 1 "$runs"); do
 	start=$(date +%s.%N)
 	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
+		--accel tcg --tcg-threads "$tcg_threads" \
 		--heartbeat 20 --nudge "$nudge" --timeout $((busy * 4 + 300)) --append "$l1_append" \
 		--name "campaign-$i" \
 		--out "$out/run-$i" -- "/ecs/tests/$test" > "$out/run-$i.ktap" 2> "$out/run-$i.err"
@@ -72,8 +79,8 @@ for i in $(seq 1 "$runs"); do
 	json+=$(printf '{"run":%d,"result":"%s","exit":%d,"seconds":%.1f}' "$i" "$verdict" "$rc" "$secs")
 done
 json+="]"
-printf '{"commit":"%s","test":"%s","l2_append":"%s","l1_smp":%d,"l1_cpu":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$(source_revision)" "$test" "$l2_append" "$l1_smp" "$l1_cpu" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
+printf '{"commit":"%s","test":"%s","l2_append":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$(source_revision)" "$test" "$l2_append" "$l1_smp" "$l1_cpu" "$tcg_threads" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))
