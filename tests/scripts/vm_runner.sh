@@ -6,7 +6,8 @@
 # that is only busy from one that stopped dead, and its registers and
 # local APICs are saved before it is killed (tests/run-all.sh retries a
 # nested suite only in the second case). Its nudge (--nudge) reaches the
-# guest as serial interrupts and leaves no trace on the console.
+# guest as serial interrupts and leaves no trace on the console; with
+# --tcg-threads single one QEMU thread runs both vCPUs.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck disable=SC2034 # read by scripts/lib/common.sh
@@ -19,7 +20,7 @@ command -v qemu-system-x86_64 >/dev/null || ktap_missing_all "no qemu-system-x86
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 14
+ktap_begin 16
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
@@ -28,6 +29,8 @@ grep -q -- '--smp wants a number' "$tmp/err" || ktap_info "no --smp message: $(c
 ktap_check rejects-bad-heartbeat grep -q -- "--heartbeat wants seconds, got '-1'" "$tmp/err"
 "$vm" --initrd "$ECS_GUEST_INITRD" --nudge often -- true 2> "$tmp/err"
 ktap_check rejects-bad-nudge grep -q -- "--nudge wants seconds, got 'often'" "$tmp/err"
+"$vm" --initrd "$ECS_GUEST_INITRD" --tcg-threads two -- true 2> "$tmp/err"
+ktap_check rejects-bad-tcg-threads grep -q -- "--tcg-threads wants multi or single, got 'two'" "$tmp/err"
 "$vm" --kernel /nonexistent --initrd "$ECS_GUEST_INITRD" -- true 2> "$tmp/err"
 ktap_check rejects-missing-kernel grep -q "kernel image '/nonexistent' not found" "$tmp/err"
 
@@ -35,6 +38,9 @@ ktap_check rejects-missing-kernel grep -q "kernel image '/nonexistent' not found
 rc=$?
 ktap_check passes-exit-status [ $rc = 3 ]
 ktap_check passes-output grep -qx hello "$tmp/ktap"
+"$vm" --initrd "$ECS_GUEST_INITRD" --tcg-threads single --smp 2 --mem 256M --out "$tmp/single" -- \
+	sh -c 'grep -c ^processor /proc/cpuinfo' > "$tmp/ktap" 2> "$tmp/err"
+ktap_check one-thread-runs-two-vcpus sh -c "grep -qx 2 '$tmp/ktap' && grep -q 'tcg_threads=single' '$tmp/single/status'"
 
 # ttyS0's interrupt count after 6 s, nudged every second and not at all.
 for n in 1 0; do
