@@ -307,6 +307,27 @@ def blocks_needed(pairs):
     return math.ceil((1.96 * sd / math.log(HELPS_ABOVE)) ** 2)
 
 
+def per_boot(keys, pairs, rng):
+    """The throughput ratio of each boot's own blocks, and whether the
+    boots' intervals overlap. Blocks of one boot share its L1's state, so
+    pooled blocks from boots that disagree make an interval that is too
+    narrow for the platform; None with fewer than two boots of two
+    blocks."""
+    boots = {}
+    for (boot, _), pair in zip(keys, pairs):
+        boots.setdefault(boot, []).append(pair)
+    if len(boots) < 2 or min(map(len, boots.values())) < 2:
+        return None, None
+    res = {}
+    for boot, bp in sorted(boots.items()):
+        est, ci = estimate(bp, mean_log_ratio, rng)
+        res[boot] = {"ratio": est, "ci95": ci}
+    cis = [r["ci95"] for r in res.values()]
+    if any(ci is None for ci in cis):
+        return res, None
+    return res, max(lo for lo, _ in cis) <= min(hi for _, hi in cis)
+
+
 def fmt_ci(est, ci, scale=1.0, digits=3):
     if est is None:
         return "n/a"
@@ -566,6 +587,8 @@ def main():
                 est, ci = estimate(pairs, mean_log_ratio, rng)
                 res[key] = {"ratio": est, "ci95": ci, "verdict": verdict(ci, lower),
                             "blocks_for_5pct": blocks_needed(pairs)}
+                if key == "throughput":
+                    res[key]["per_boot"], res[key]["boots_agree"] = per_boot(complete_keys, pairs, rng)
             if has_host and len(quiet_blocks) < len(complete):
                 pairs = [(complete[k][0]["throughput"], complete[k][i]["throughput"]) for k in quiet_blocks]
                 est, ci = estimate(pairs, mean_log_ratio, rng)
@@ -589,6 +612,12 @@ def main():
             lines.append(f"  {label} / {labels[0]}: throughput {fmt_ci(t['ratio'], t['ci95'])} -> {t['verdict']}"
                          + (f" (about {t['blocks_for_5pct']} blocks for +-5%)"
                             if t["verdict"] == "inconclusive" and t["blocks_for_5pct"] else ""))
+            if t["per_boot"]:
+                lines.append(f"  {'':{len(label)}}   throughput per boot: "
+                             + ", ".join(f"{b} {fmt_ci(r['ratio'], r['ci95'])}" for b, r in t["per_boot"].items())
+                             + ("" if t["boots_agree"] is not False else
+                                " -> the boots disagree: the pooled interval is too narrow, the verdict is"
+                                " inconclusive whatever it says"))
             if has_host:
                 c = res["throughput_per_l1_cpu"]
                 lines.append(f"  {'':{len(label)}}   throughput per host CPU of the L1 {fmt_ci(c['ratio'], c['ci95'])}"

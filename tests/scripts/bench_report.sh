@@ -20,14 +20,15 @@
 # v1's, so per host CPU of the L1 the two arms did the same work; one
 # block's v1 phase ran beside other host load and another's off phase
 # beside steal, so the quiet-host ratio has 4 blocks; the other cases have
-# no host figures and say so.
+# no host figures and say so. Over two boots that disagree, the report
+# shows each boot's ratio and says the pooled interval is too narrow.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 13
+ktap_begin 14
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -134,7 +135,7 @@ EOF
 if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	sed 's/^/# /' "$tmp/report.out"
 	ktap_fail report-runs "paired-report.py failed"
-	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us samples-json older-run-stats host-load; do
+	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us samples-json older-run-stats host-load boots-disagree-flagged; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -197,4 +198,22 @@ ktap_check host-load sh -c "$(declare -f near); near '$(get 2:1/spinlock through
 	[ '$(get 2:1/spinlock throughput_quiet_host blocks)' = 4 ] &&
 	grep -q 'host busy (other load and steal above 0.1 CPUs) in 2 of 6 blocks' '$tmp/report.txt' &&
 	[ \$(grep -c 'host load: not recorded' '$tmp/report.txt') = 3 ]"
+
+# Two boots: the second is the first with 2:1/spinlock and 4:1/spinlock
+# swapped, so 2:1/spinlock's v1 runs 1.5x faster in one boot and 0.5x in
+# the other (the boots disagree), 1:1/spinlock is the same in both.
+mkdir "$tmp/two" "$tmp/two/boot-1" "$tmp/two/boot-2"
+cp "$tmp/meta.json" "$tmp/two/"
+cp "$tmp/boot-1/ktap.log" "$tmp/two/boot-1/"
+sed 's|2:1/spinlock|SWAP|g; s|4:1/spinlock|2:1/spinlock|g; s|SWAP|4:1/spinlock|g' \
+	"$tmp/boot-1/ktap.log" > "$tmp/two/boot-2/ktap.log"
+/usr/bin/python3 "$report" "$tmp/two" > "$tmp/two.out" 2>&1
+grep 'per boot' "$tmp/two.out" | sed 's/^/# /'
+ktap_check boots-disagree-flagged sh -c "/usr/bin/python3 -c '
+import json, sys
+lv = json.load(open(sys.argv[1]))[\"levels\"]
+t = lv[\"2:1/spinlock\"][\"arms\"][\"v1\"][\"throughput\"]
+assert t[\"boots_agree\"] is False and sorted(t[\"per_boot\"]) == [\"boot-1\", \"boot-2\"], t
+assert lv[\"1:1/spinlock\"][\"arms\"][\"v1\"][\"throughput\"][\"boots_agree\"] is True' '$tmp/two/summary.json' &&
+	grep -q 'the boots disagree' '$tmp/two.out'"
 ktap_end
