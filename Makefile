@@ -160,8 +160,8 @@ campaign: images
 # scripts/bench/paired.sh. bench is off against v2 at 1:1 (the
 # negative control), 2:1 and 4:1, a spinlock and a mutex, two L1 boots of
 # 4 blocks each: 8 blocks per case, the size of the idle-host runs in
-# docs/benchmarks.md, about two hours on a warm cache (56 minutes a boot,
-# run 20261206T205125Z-059381f). bench-quick is the
+# docs/benchmarks.md, 96 minutes on a warm cache (boots of 56 and 40
+# minutes in run 20261206T205125Z-059381f). bench-quick is the
 # spinlock at 2:1 and 4:1 in one boot, 16 minutes (run
 # 20261206T154630Z-1023daa). Other arms (v2keep, v2any, v2lazy, an A/A
 # "off off") and more blocks through BENCH_ARGS; blocks are whole
