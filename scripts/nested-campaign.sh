@@ -58,7 +58,7 @@ json="["
 for i in $(seq 1 "$runs"); do
 	start=$(date +%s.%N)
 	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
-		--accel tcg --tcg-threads "$tcg_threads" \
+		--tcg-threads "$tcg_threads" \
 		--heartbeat 20 --nudge "$nudge" --timeout $((busy * 4 + 300)) --append "$l1_append" \
 		--name "campaign-$i" \
 		--out "$out/run-$i" -- "/ecs/tests/$test" > "$out/run-$i.ktap" 2> "$out/run-$i.err"
