@@ -25,6 +25,7 @@ no-site path has one).
 import argparse
 import bisect
 import collections
+import functools
 import hashlib
 import heapq
 import json
@@ -299,7 +300,8 @@ class Function:
     def inside(self, addr):
         return self.start <= addr < self.end
 
-    def key_off_paths(self):
+    @functools.cached_property
+    def off_code(self):
         """{address: (calls, instructions)} of the cheapest key-off path
         from the entry, for every instruction run with our key off: our
         sites fall through, other keys' sites go either way (those keys may
@@ -493,8 +495,6 @@ class Function:
 
     def sites(self, entries):
         """The sites of entries, fast-path ones (nearest the entry) first."""
-        # The key-off code, each address with its distance from the entry.
-        self.off_code = self.key_off_paths()
         sites = [self.site(e) for e in entries]
         distance = [self.off_code.get(int(s["address"], 16),
                                       (math.inf, math.inf)) for s in sites]
