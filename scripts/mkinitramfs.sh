@@ -61,7 +61,7 @@ cp "$badness" "$root/ecs/scripts/"
 # The benchmarks' in-VM drivers and loads (make demo's too).
 rsync -a --exclude '*.c' "$ECS_REPO/scripts/bench/vm/" "$root/ecs/bench/"
 mkdir -p "$root/ecs/bin"
-for src in scripts/bench/vm/psearchy_load.c tests/lib/ecs_msr_fuzz.c; do
+for src in scripts/bench/vm/psearchy_load.c scripts/bench/vm/pipe_pingpong.c tests/lib/ecs_msr_fuzz.c; do
 	tool=$(basename "$src" .c)
 	gcc -static -O2 -Wall -pthread -o "$root/ecs/bin/$tool" "$ECS_REPO/$src" ||
 		die "cannot build $src statically (build-essential installs libc6-dev)"

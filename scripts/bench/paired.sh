@@ -11,7 +11,7 @@
 #                           [--blocks N] [--boots N] [--phase S]
 #                           [--warmup S] [--lockbench PARAMS]
 #                           [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
-#                           [--out DIR] [--report-only DIR]
+#                           [--pipe PAIRS] [--out DIR] [--report-only DIR]
 #
 #   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
 #   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep: see
@@ -36,6 +36,9 @@
 #                  SECTION_US,NOISE_US,SLEEP_US, e.g. 20,2,0 (off by default;
 #                  under nested TCG the test L2 has stopped printing with it,
 #                  docs/benchmarks.md)
+#   --pipe PAIRS   also run PAIRS pairs of threads ping-ponging a byte
+#                  through pipes across the test L2's vCPUs
+#                  (pipe_pingpong, the harm detector; off by default)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR (also one of
@@ -58,6 +61,7 @@ lockbench="lock=0 hold=500 think=5000"
 slice_us=4000
 rcu=
 rseq=
+pipe=
 out=
 report_only=
 while [ $# -gt 0 ]; do
@@ -72,6 +76,7 @@ while [ $# -gt 0 ]; do
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
+	--pipe) pipe=$2; shift 2 ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
 	esac
 done
@@ -81,6 +86,7 @@ for n in "$blocks" "$boots" "$phase" "$warmup" "$slice_us"; do
 	case $n in '' | *[!0-9]* | 0) echo "bench: --blocks, --boots, --phase, --warmup and --slice-us want positive numbers" >&2; exit 2 ;; esac
 done
 slice_us_valid bench "$slice_us"
+case $pipe in '' | [1-9] | [1-5][0-9] | 6[0-4]) ;; *) echo "bench: --pipe wants 1-64 pairs, got '$pipe'" >&2; exit 2 ;; esac
 for l in $levels; do
 	case $l in 1:1 | 2:1 | 4:1) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
 done
@@ -121,7 +127,7 @@ blocks=$(((blocks + nsq - 1) / nsq * nsq))
 out=$(bench_dir bench "$out") || exit
 bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" arms@="$arms" \
 	blocks_per_boot:="$blocks" boots:="$boots" phase_s:="$phase" warmup_s:="$warmup" \
-	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" l1_vcpus:=1 \
+	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" pipe="$pipe" l1_vcpus:=1 \
 	accel=tcg || exit 1
 
 # host_snap: this host's side of an L1 sample, in the variables of the
@@ -216,7 +222,7 @@ for boot in $(seq 1 "$boots"); do
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
 		--order "$order" --phase "$phase" --warmup "$warmup" --snapshots "$snapshots" \
 		--lockbench "$lockbench" \
-		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} > /dev/null 2> "$out/boot-$boot.err" &
+		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} ${pipe:+--pipe "$pipe"} > /dev/null 2> "$out/boot-$boot.err" &
 	vm_pid=$!
 	follow_boot "$out/boot-$boot/ktap.log" "$out/boot-$boot/host.log"
 	wait "$vm_pid"

@@ -22,13 +22,16 @@
 # beside steal, so the quiet-host ratio has 4 blocks; the other cases have
 # no host figures and say so. Over two boots that disagree, the report
 # shows each boot's ratio and says the pooled interval is too narrow.
+# pipe_pingpong beside the 2:1 spinlock makes 800 round trips a second
+# under v1 against off's 1000, each 4x as long: the harm detector says
+# "harms" for both.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 14
+ktap_begin 15
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -68,6 +71,7 @@ for name, factors in cases.items():
     # 1000 s grace period and 1 GiB peak in every gap between phases.
     rcu = name == "2:1/spinlock"
     rcu_lines = ["test| rcu-start 0.5"] if rcu else []
+    pp = {"roundtrips": 0, "hist": [0] * 32}
 
     def rcu_sample(uptime, gp_us, peak):
         t_ms = int((uptime - 0.5) * 1000)
@@ -81,6 +85,8 @@ for name, factors in cases.items():
         if rcu:
             lines.extend(f"test| rs {k} {v}" if isinstance(v, int) else f"test| rs {k} " + " ".join(map(str, v))
                          for k, v in rs.items())
+            lines.append(f"test| pp roundtrips {pp['roundtrips']}")
+            lines.append("test| pp roundtrip_ns " + " ".join(map(str, pp["hist"])))
     for block, arm, f in plan:
         start = seq
         snap()
@@ -100,6 +106,9 @@ for name, factors in cases.items():
         # (geometrically) into its tail bucket.
         hist[10] += int(n * 0.98)
         hist[20 if arm == 0 else 12] += n - int(n * 0.98)
+        # All round trips in bucket 16 (64-128 us) for off, 18 for v1.
+        pp["roundtrips"] += 8 * (800 if arm else 1000)
+        pp["hist"][18 if arm else 16] += 8 * (800 if arm else 1000)
         rs["sections"] += 3000
         rs["granted"] += 1000
         rs["plain_gap"][2] += 2000
@@ -135,7 +144,8 @@ EOF
 if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	sed 's/^/# /' "$tmp/report.out"
 	ktap_fail report-runs "paired-report.py failed"
-	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us samples-json older-run-stats host-load boots-disagree-flagged; do
+	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us pipe-harm-detected samples-json older-run-stats host-load \
+		boots-disagree-flagged; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -176,6 +186,11 @@ assert abs(r["off"]["granted_stalled"]["fraction"] - 0.10) < 1e-9, r["off"]
 assert abs(r["v1"]["granted_stalled"]["fraction"] - 0.01) < 1e-9, r["v1"]
 assert abs(r["v1"]["stalled_ratio"]["ratio"] - 0.1) < 1e-9, r["v1"]
 assert abs(r["off"]["granted_per_s"] - 125) < 1e-9, r["off"]' "$tmp/summary.json"
+ktap_check pipe-harm-detected sh -c "$(declare -f near); near '$(get 2:1/spinlock pipe_roundtrips_per_s ratio)' 0.8 0.001 &&
+	[ '$(get 2:1/spinlock pipe_roundtrips_per_s verdict)' = harms ] &&
+	near '$(get 2:1/spinlock pipe_p99_rt_ns ratio)' 4.0 0.001 &&
+	[ '$(get 2:1/spinlock pipe_p99_rt_ns verdict)' = harms ] &&
+	grep -q 'pipe round trips 0.800' '$tmp/report.txt'"
 ktap_check samples-json /usr/bin/python3 -c '
 import json, sys
 phases = json.load(open(sys.argv[1]))["phases"]

@@ -4,7 +4,7 @@
 # test: it prints raw counters for scripts/bench/paired-report.py.
 #
 #   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] [--rseq SECTION_US,NOISE_US,SLEEP_US]
-#                     SNAPSHOTS [ECS_LOCKBENCH_PARAM...]
+#                     [--pipe PAIRS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]
 #
 # RCU_MEMBENCH_PARAMS are separated by commas ("rate=500,sample_every=50"),
 # so that they travel as one word.
@@ -21,22 +21,50 @@
 # the report cuts into phases by the snapshots' uptimes. With --rseq, a
 # user-space section under rseq's time slice extension runs beside it
 # (rseq_slice_load, its bound raised to rseq's maximum, 50 us) and each
-# snapshot carries its cumulative counters ("rs ..." lines). Exit 1 if a
-# module or the rseq load does not start.
+# snapshot carries its cumulative counters ("rs ..." lines). With --pipe,
+# PAIRS pairs of threads ping-pong a byte through pipes beside it
+# (pipe_pingpong, the harm detector) and each snapshot carries their
+# cumulative counters ("pp ..." lines). Exit 1 if a module or a load does
+# not start.
 rcu=
 rseq=
+pipe=
 while :; do
 	case ${1:-} in
 	--rcu) rcu=$(echo "$2" | tr ',' ' '); shift 2 ;;
 	--rseq) rseq=$(echo "$2" | tr ',' ' '); shift 2 ;;
+	--pipe) pipe=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-snapshots=${1:?usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]}
+snapshots=${1:?usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]}
 shift
 rcu_dir=/sys/kernel/debug/rcu_membench
 rseq_stats=/tmp/rseq_slice.stats
 rseq_bound=/sys/kernel/debug/rseq/slice_ext_nsec
+pipe_stats=/tmp/pipe_pingpong.stats
+
+# wait_stats FILE PID NAME: until the load PID has written FILE.
+wait_stats() {
+	n=0
+	until [ -s "$1" ]; do
+		n=$((n + 1))
+		if ! kill -0 "$2" 2> /dev/null || [ $n -ge 100 ]; then
+			echo "lockbench_load: $3 did not start" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+
+# prefixed PREFIX FILE: FILE's lines after PREFIX and a space. A shell
+# loop, not sed: a snapshot forks nothing, because forks are slow in an
+# overcommitted nested guest: snapshots meant to be 1 s apart, with three
+# forks each, were 2.6 s apart at 2:1 and 6.0 s at 4:1 (run
+# 20261206T154630Z-1023daa), time taken from the measured load's CPU.
+prefixed() {
+	while IFS= read -r _l; do echo "$1 $_l"; done < "$2"
+}
 
 insmod /ecs/modules/ecs.ko || exit 1
 state=$(sed -n 's/^state: //p' /sys/kernel/debug/ecs/state)
@@ -59,29 +87,34 @@ if [ -n "$rseq" ]; then
 	# shellcheck disable=SC2086 # the load's arguments are split on purpose
 	GLIBC_TUNABLES=glibc.pthread.rseq=0 /ecs/selftests/rseq/rseq_slice_load $rseq_stats $rseq &
 	rseq_pid=$!
-	n=0
-	until [ -s $rseq_stats ]; do
-		n=$((n + 1))
-		if ! kill -0 "$rseq_pid" 2> /dev/null || [ $n -ge 100 ]; then
-			echo "lockbench_load: rseq_slice_load did not start" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
+	wait_stats $rseq_stats "$rseq_pid" rseq_slice_load
 fi
+if [ -n "$pipe" ]; then
+	/ecs/bin/pipe_pingpong $pipe_stats "$pipe" &
+	pipe_pid=$!
+	wait_stats $pipe_stats "$pipe_pid" pipe_pingpong
+fi
+# The one-second pause between snapshots, without a sleep process: a read
+# with a time limit from a FIFO nobody writes.
+mkfifo /tmp/snapshot-pause && exec 3<> /tmp/snapshot-pause || exit 1
 echo load-started
 seq=0
 while [ $seq -le "$snapshots" ]; do
 	read -r up _ < /proc/uptime
 	echo "snap $seq $up"
-	sed 's/^/lb /' /sys/kernel/debug/ecs_lockbench/stats
-	sed -n 's/^cpu /stat cpu /p' /proc/stat
-	[ -z "$rseq" ] || sed 's/^/rs /' $rseq_stats
+	prefixed lb /sys/kernel/debug/ecs_lockbench/stats
+	while read -r _k _rest; do
+		[ "$_k" = cpu ] && echo "stat cpu $_rest" && break
+	done < /proc/stat
+	[ -z "$rseq" ] || prefixed rs $rseq_stats
+	[ -z "$pipe" ] || prefixed pp $pipe_stats
 	seq=$((seq + 1))
-	sleep 1
+	# shellcheck disable=SC3045 # busybox's sh, the guest's, has read -t
+	read -r -t 1 _ <&3
 done
 rmmod ecs_lockbench
 [ -z "$rseq" ] || kill "$rseq_pid"
+[ -z "$pipe" ] || kill "$pipe_pid"
 if [ -n "$rcu" ]; then
 	echo stop > $rcu_dir/control
 	sed 's/^/rcu summary /' $rcu_dir/summary

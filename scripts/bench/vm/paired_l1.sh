@@ -9,7 +9,7 @@
 #   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off v2 v2keep"
 #                --order "0 1 2;1 2 0;..." --phase S --warmup S --snapshots N
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
-#                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
+#                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS]
 #
 #   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
 #              2:1  a 2-vCPU L2
@@ -38,6 +38,8 @@
 #              test L2 beside the lock benchmark (lockbench_load.sh)
 #   rseq       SECTION_US,NOISE_US,SLEEP_US: run rseq_slice_load in the
 #              test L2 beside the lock benchmark (lockbench_load.sh)
+#   pipe       run PAIRS pairs of pipe_pingpong threads in the test L2
+#              beside the lock benchmark (lockbench_load.sh)
 #
 # Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
 # samples of this L1 around each phase, then the L2s' output prefixed
@@ -55,6 +57,7 @@ lockbench=
 slice_us=4000
 rcu=
 rseq=
+pipe=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--levels) levels=$2; shift 2 ;;
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
+	--pipe) pipe=$2; shift 2 ;;
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -184,7 +188,8 @@ run_case() {
 	fi
 	# shellcheck disable=SC2086 # the module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
-		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} "$snapshots" $params &
+		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} ${pipe:+--pipe "$pipe"} \
+		"$snapshots" $params &
 	test_pid=$!
 	ok=1
 	n=0
