@@ -50,7 +50,7 @@ case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the argum
 l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"
 [ -z "$l2_append" ] || l1_append="$l1_append ecs.l2_append=$(echo "$l2_append" | tr ' ' '+')"
 out=$(results_dir nested-campaign "-l1smp$l1_smp-tcg$tcg_threads")
-qemu_version=$(qemu-system-x86_64 --version | head -1)
+qemu_version="$("${ECS_QEMU:-qemu-system-x86_64}" --version | head -1)${ECS_QEMU:+ (ECS_QEMU=$ECS_QEMU)}"
 echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, busy ${busy}s, nudge ${nudge}s; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0

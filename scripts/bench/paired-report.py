@@ -127,6 +127,8 @@ def parse_boot(path):
                 snap.setdefault("rseq", {})[g[1]] = int(g[2])
             elif g[0] == "rs" and snap is not None and len(g) > 2 and g[1] in RSEQ_HISTOGRAMS:
                 snap.setdefault("rseq", {})[g[1]] = [int(x) for x in g[2:]]
+            elif g[0] == "pp" and len(g) == 3 and g[1] == "pairs":
+                level.lock = f"pipe ping-pong, {g[2]} pairs: throughput is round trips, wait a round trip"
             elif g[0] == "pp" and snap is not None and len(g) == 3 and g[1] == "roundtrips":
                 snap.setdefault("pipe", {})["roundtrips"] = int(g[2])
             elif g[0] == "pp" and snap is not None and len(g) == 2 + HISTOGRAM_BUCKETS and g[1] == "roundtrip_ns":
@@ -198,21 +200,31 @@ def percentile(hist, q):
     return float(2 ** len(hist))
 
 
+def counters(snap):
+    """total() of a lock benchmark's snapshot; of a pipe ping-pong case's,
+    its round trips as acquisitions and their times as waits (it counts
+    no wait time and no preempted holder), None if incomplete."""
+    if "pipe" in snap:
+        p = snap["pipe"]
+        return [p["roundtrips"], 0, 0, 0, 0] + p["hist"] if "roundtrips" in p and "hist" in p else None
+    return total(snap) if snap["threads"] else None
+
+
 def phase_metrics(level, phase):
     a, b = level.snaps.get(phase["start"]), level.snaps.get(phase["end"])
-    if not a or not b or not a["threads"] or set(a["threads"]) != set(b["threads"]):
+    if not a or not b or set(a["threads"]) != set(b["threads"]):
         return None
+    ta, tb = counters(a), counters(b)
     dt = b["up"] - a["up"]
-    if dt <= 0:
+    if ta is None or tb is None or dt <= 0:
         return None
-    ta, tb = total(a), total(b)
     d = [y - x for x, y in zip(ta, tb)]
     hist = d[5:]
     m = {
         "seconds": dt,
         "acquisitions": d[0],
         "throughput": d[0] / dt,
-        "mean_wait_ns": d[1] / d[0] if d[0] else None,
+        "mean_wait_ns": d[1] / d[0] if d[0] and "pipe" not in a else None,
         "p99_wait_ns": percentile(hist, 0.99),
         "p999_wait_ns": percentile(hist, 0.999),
         "preempted_holds": d[2],
@@ -241,10 +253,6 @@ def phase_metrics(level, phase):
         r["granted_stalled"] = sum(r["granted_gap"][RSEQ_STALL_BUCKET:])
         r["plain_stalled"] = sum(r["plain_gap"][RSEQ_STALL_BUCKET:])
         m["rseq"] = r
-    pa, pb = a.get("pipe", {}), b.get("pipe", {})
-    if all(k in pa and k in pb for k in ("roundtrips", "hist")):
-        m["pipe_roundtrips_per_s"] = (pb["roundtrips"] - pa["roundtrips"]) / dt
-        m["pipe_p99_rt_ns"] = percentile([y - x for x, y in zip(pa["hist"], pb["hist"])], 0.99)
     if level.rcu_start is not None:
         # The phase in rcu_membench's clock: milliseconds since its start.
         lo, hi = (a["up"] - level.rcu_start) * 1000, (b["up"] - level.rcu_start) * 1000
@@ -530,7 +538,6 @@ def main():
     lines = [f"make bench: commit {meta['commit']}, build {meta['build_key']}, {meta['qemu']}",
              f"  arms {' '.join(labels)} (ratios against {labels[0]}); lockbench {meta['lockbench']}; "
              + (f"policy {meta.get('policy_args', '-')}; " if "count" in arms or "v1" in arms else "")
-             + (f"pipe_pingpong {meta['pipe']} pairs; " if meta.get("pipe") else "")
              + f"v2 slice {meta.get('slice_us', '-')} us; {meta['phase_s']} s phases",
              "  nested TCG figures: a 1-vCPU L1 under QEMU TCG, its L2s under the L1's KVM",
              ""]
@@ -572,19 +579,11 @@ def main():
                 lines.append(f"  {label:8} {sum(m['rcu_gp_p99_us'] for m in ms) / n / 1000:16.1f} "
                              f"{sum(m['rcu_peak_bytes'] or 0 for m in ms) / n / 1024:12.0f} "
                              f"{sum(m['rcu_gp_samples'] for m in ms) / sum(m['seconds'] for m in ms):13.1f}")
-        has_pipe = bool(complete) and all(m.get("pipe_p99_rt_ns") for b in complete for m in b.values())
-        if has_pipe:
-            lines.append(f"  {'arm':8} {'pipe round trips /s':>20} {'p99 round trip us':>18}")
-            for i, label in enumerate(labels):
-                ms = [b[i] for b in complete]
-                lines.append(f"  {label:8} {sum(m['pipe_roundtrips_per_s'] for m in ms) / len(ms):20.0f} "
-                             f"{sum(m['pipe_p99_rt_ns'] for m in ms) / len(ms) / 1000:18.1f}")
         # What every ratio and interval of this level is computed from.
         per_block = [{"boot": k[0], "block": k[1], **{
             labels[i]: {key: lv[k][i].get(key) for key in ("throughput", "p99_wait_ns", "p999_wait_ns",
                                                             "lost_to_preempted", "seconds",
                                                             "rcu_gp_p99_us", "rcu_peak_bytes",
-                                                            "pipe_roundtrips_per_s", "pipe_p99_rt_ns",
                                                             "throughput_per_l1_cpu", "host")}
             | {"ecs_preemptions_avoided": lv[k][i].get("kvm", {}).get("ecs_preemptions_avoided"),
                "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
@@ -597,8 +596,6 @@ def main():
             keys = [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]
             if has_rcu:
                 keys += [("rcu_gp_p99_us", True), ("rcu_peak_bytes", True)]
-            if has_pipe:
-                keys += [("pipe_roundtrips_per_s", False), ("pipe_p99_rt_ns", True)]
             if has_host:
                 keys += [("throughput_per_l1_cpu", False)]
             for key, lower in keys:
@@ -656,10 +653,6 @@ def main():
                 lines.append(f"  {'':{len(label)}}   rcu grace period p99 {fmt_ci(g['ratio'], g['ci95'])} -> "
                              f"{g['verdict']}; peak callback memory {fmt_ci(pk['ratio'], pk['ci95'])} -> "
                              f"{pk['verdict']}")
-            if has_pipe:
-                r, q = res["pipe_roundtrips_per_s"], res["pipe_p99_rt_ns"]
-                lines.append(f"  {'':{len(label)}}   pipe round trips {fmt_ci(r['ratio'], r['ci95'])} -> "
-                             f"{r['verdict']}; p99 round trip {fmt_ci(q['ratio'], q['ci95'])} -> {q['verdict']}")
         summary["levels"][name] = level_summary
         lines.append("")
     text = "\n".join(lines)

@@ -26,7 +26,7 @@
 #   --warmup S     discarded seconds before the first block (default 10)
 #   --lockbench P  ecs_lockbench parameters, several sets separated by ";"
 #                  each run at every level (default "lock=0 hold=500
-#                  think=5000")
+#                  think=5000"; "" with --pipe: the pipe cases alone)
 #   --slice-us US  the v2 arms' slice extension (kvm.ecs_slice_us,
 #                  default 4000: the paper's 1 ms bound scaled for TCG)
 #   --rcu PARAMS   also run rcu_membench in the test L2, with these
@@ -36,9 +36,9 @@
 #                  SECTION_US,NOISE_US,SLEEP_US, e.g. 20,2,0 (off by default;
 #                  under nested TCG the test L2 has stopped printing with it,
 #                  docs/benchmarks.md)
-#   --pipe PAIRS   also run PAIRS pairs of threads ping-ponging a byte
-#                  through pipes across the test L2's vCPUs
-#                  (pipe_pingpong, the harm detector; off by default)
+#   --pipe PAIRS   one more case per level: PAIRS pairs of threads
+#                  ping-ponging a byte through pipes across the test L2's
+#                  vCPUs (pipe_pingpong, the harm detector; off by default)
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR (also one of
@@ -96,6 +96,8 @@ for a in $arms; do
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }
+echo "$lockbench$pipe" | grep -q '[^[:space:];]' ||
+	{ echo "bench: nothing to run: --lockbench is empty and no --pipe" >&2; exit 2; }
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] ||
 	{ echo "bench: no ECS_KERNEL/ECS_HOST_INITRD: run through make bench" >&2; exit 2; }
 
@@ -208,13 +210,16 @@ for boot in $(seq 1 "$boots"); do
 	done
 	# The test L2's snapshots per case: every phase takes phase + 2, and
 	# one more when a switch outlasts a second; then a margin. A snapshot
-	# takes 1-3 s in an overcommitted nested guest (its sleep and the reads
-	# it forks) and about 7 s at 4:1 (run 20261206T135814Z-559da58, whose
-	# test L2s hit the former 3 s a snapshot limit after 147 of 216), so a
-	# case is an L2 boot (about 60 s) and up to 8 s each.
+	# took 1-3 s in an overcommitted nested guest and about 7 s at 4:1
+	# while it forked (run 20261206T135814Z-559da58, whose test L2s hit the
+	# former 3 s a snapshot limit after 147 of 216), 1.4 and 3.5 s since it
+	# does not (run 20261207T000119Z-5c7d71a), so a case is an L2 boot
+	# (about 60 s) and up to 8 s each.
 	snapshots=$((warmup + blocks * narms * (phase + 3) + 8))
 	l2_timeout=$((snapshots * 8 + 400))
-	ncases=$(($(echo "$levels" | wc -w) * $(echo "$lockbench" | tr ';' '\n' | grep -c .)))
+	nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
+	[ -z "$pipe" ] || nworkloads=$((nworkloads + 1))
+	ncases=$(($(echo "$levels" | wc -w) * nworkloads))
 	timeout=$((ncases * (snapshots * 8 + 180) + 300))
 	echo "bench: boot $boot/$boots, levels '$levels', arms '$arms', $blocks blocks of ${phase}s phases (up to ${timeout}s) ..." >&2
 	"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \

@@ -150,7 +150,7 @@ bench_meta() {
 	shift
 	/usr/bin/python3 - "$file" commit="$(source_revision)" \
 		date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" host_cpus:="$(nproc)" \
-		qemu="$(qemu-system-x86_64 --version | head -1)" \
+		qemu="$("${ECS_QEMU:-qemu-system-x86_64}" --version | head -1)" \
 		loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)" "$@" <<'EOF'
 import json
 import re

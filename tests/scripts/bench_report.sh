@@ -22,9 +22,9 @@
 # beside steal, so the quiet-host ratio has 4 blocks; the other cases have
 # no host figures and say so. Over two boots that disagree, the report
 # shows each boot's ratio and says the pooled interval is too narrow.
-# pipe_pingpong beside the 2:1 spinlock makes 800 round trips a second
-# under v1 against off's 1000, each 4x as long: the harm detector says
-# "harms" for both.
+# A pipe ping-pong case (2:1/pipe, "pp" lines instead of "lb") makes 800
+# round trips a second under v1 against off's 1000, each 4x as long: the
+# harm detector says "harms" for both.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 report=$repo/scripts/bench/paired-report.py
@@ -47,7 +47,7 @@ json.dump({"commit": "test", "build_key": "k", "qemu": "q", "arms": ["off", "v1"
            "lockbench": "lock=0", "policy_args": "", "phase_s": 8}, open(out / "meta.json", "w"))
 cases = {"2:1/spinlock": [1.5] * 6, "4:1/spinlock": [0.5] * 6,
          "1:1/spinlock": [1.01, 0.99, 1.0, 1.005, 0.995, 1.0],
-         "2:1/mutex": [1.3, 0.7, 1.3, 0.7, 1.3, 0.7]}
+         "2:1/mutex": [1.3, 0.7, 1.3, 0.7, 1.3, 0.7], "2:1/pipe": [0.8] * 6}
 lines = []
 host_lines = []
 for name, factors in cases.items():
@@ -71,7 +71,9 @@ for name, factors in cases.items():
     # 1000 s grace period and 1 GiB peak in every gap between phases.
     rcu = name == "2:1/spinlock"
     rcu_lines = ["test| rcu-start 0.5"] if rcu else []
-    pp = {"roundtrips": 0, "hist": [0] * 32}
+    pipe = name == "2:1/pipe"
+    if pipe:
+        lines.append("test| pp pairs 1")
 
     def rcu_sample(uptime, gp_us, peak):
         t_ms = int((uptime - 0.5) * 1000)
@@ -80,13 +82,15 @@ for name, factors in cases.items():
 
     def snap():
         lines.append(f"test| snap {seq} {float(seq):.2f}")
+        if pipe:
+            lines.append(f"test| pp roundtrips {acq}")
+            lines.append("test| pp roundtrip_ns " + " ".join(map(str, hist)))
+            return
         lines.append("test| lb lock spinlock hold 500 think 5000")
         lines.append(f"test| lb 0 {acq} {acq * 1000} 0 0 {lost} " + " ".join(map(str, hist)))
         if rcu:
             lines.extend(f"test| rs {k} {v}" if isinstance(v, int) else f"test| rs {k} " + " ".join(map(str, v))
                          for k, v in rs.items())
-            lines.append(f"test| pp roundtrips {pp['roundtrips']}")
-            lines.append("test| pp roundtrip_ns " + " ".join(map(str, pp["hist"])))
     for block, arm, f in plan:
         start = seq
         snap()
@@ -104,11 +108,12 @@ for name, factors in cases.items():
         # 98% of the waits in bucket 10 (1-2 us), 2% in bucket 20 (1-2 ms)
         # for off and bucket 12 (4-8 us) for v1: each p99 is half-way
         # (geometrically) into its tail bucket.
-        hist[10] += int(n * 0.98)
-        hist[20 if arm == 0 else 12] += n - int(n * 0.98)
-        # All round trips in bucket 16 (64-128 us) for off, 18 for v1.
-        pp["roundtrips"] += 8 * (800 if arm else 1000)
-        pp["hist"][18 if arm else 16] += 8 * (800 if arm else 1000)
+        if pipe:
+            # Every round trip in bucket 16 (64-128 us) for off, 18 for v1.
+            hist[18 if arm else 16] += n
+        else:
+            hist[10] += int(n * 0.98)
+            hist[20 if arm == 0 else 12] += n - int(n * 0.98)
         rs["sections"] += 3000
         rs["granted"] += 1000
         rs["plain_gap"][2] += 2000
@@ -186,15 +191,15 @@ assert abs(r["off"]["granted_stalled"]["fraction"] - 0.10) < 1e-9, r["off"]
 assert abs(r["v1"]["granted_stalled"]["fraction"] - 0.01) < 1e-9, r["v1"]
 assert abs(r["v1"]["stalled_ratio"]["ratio"] - 0.1) < 1e-9, r["v1"]
 assert abs(r["off"]["granted_per_s"] - 125) < 1e-9, r["off"]' "$tmp/summary.json"
-ktap_check pipe-harm-detected sh -c "$(declare -f near); near '$(get 2:1/spinlock pipe_roundtrips_per_s ratio)' 0.8 0.001 &&
-	[ '$(get 2:1/spinlock pipe_roundtrips_per_s verdict)' = harms ] &&
-	near '$(get 2:1/spinlock pipe_p99_rt_ns ratio)' 4.0 0.001 &&
-	[ '$(get 2:1/spinlock pipe_p99_rt_ns verdict)' = harms ] &&
-	grep -q 'pipe round trips 0.800' '$tmp/report.txt'"
+ktap_check pipe-harm-detected sh -c "$(declare -f near); near '$(get 2:1/pipe throughput ratio)' 0.8 0.001 &&
+	[ '$(get 2:1/pipe throughput verdict)' = harms ] &&
+	near '$(get 2:1/pipe p99_wait_ns ratio)' 4.0 0.001 &&
+	[ '$(get 2:1/pipe p99_wait_ns verdict)' = harms ] &&
+	grep -q 'level 2:1/pipe: 6 complete blocks (pipe ping-pong, 1 pairs' '$tmp/report.txt'"
 ktap_check samples-json /usr/bin/python3 -c '
 import json, sys
 phases = json.load(open(sys.argv[1]))["phases"]
-assert len(phases) == 4 * 14, len(phases)
+assert len(phases) == 5 * 14, len(phases)
 assert all(p["metrics"] and p["metrics"]["seconds"] == 8 for p in phases)' "$tmp/samples.json"
 # 6 complete blocks: v1's 600 extensions cost 120 writes and 180 polls,
 # 0.50 exits each; off granted none (no row); the stat that the run's
@@ -212,7 +217,7 @@ ktap_check host-load sh -c "$(declare -f near); near '$(get 2:1/spinlock through
 	near '$(get 2:1/spinlock throughput_quiet_host ratio)' 1.5 0.001 &&
 	[ '$(get 2:1/spinlock throughput_quiet_host blocks)' = 4 ] &&
 	grep -q 'host busy (other load and steal above 0.1 CPUs) in 2 of 6 blocks' '$tmp/report.txt' &&
-	[ \$(grep -c 'host load: not recorded' '$tmp/report.txt') = 3 ]"
+	[ \$(grep -c 'host load: not recorded' '$tmp/report.txt') = 4 ]"
 
 # Two boots: the second is the first with 2:1/spinlock and 4:1/spinlock
 # swapped, so 2:1/spinlock's v1 runs 1.5x faster in one boot and 0.5x in

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# The lock benchmark's guest side, for scripts/bench/vm/paired_l1.sh. Not a
-# test: it prints raw counters for scripts/bench/paired-report.py.
+# The test L2's side of scripts/bench/vm/paired_l1.sh: the lock benchmark,
+# or the pipe ping-pong. Not a test: it prints raw counters for
+# scripts/bench/paired-report.py.
 #
 #   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] [--rseq SECTION_US,NOISE_US,SLEEP_US]
 #                     [--pipe PAIRS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]
@@ -22,9 +23,12 @@
 # user-space section under rseq's time slice extension runs beside it
 # (rseq_slice_load, its bound raised to rseq's maximum, 50 us) and each
 # snapshot carries its cumulative counters ("rs ..." lines). With --pipe,
-# PAIRS pairs of threads ping-pong a byte through pipes beside it
-# (pipe_pingpong, the harm detector) and each snapshot carries their
-# cumulative counters ("pp ..." lines). Exit 1 if a module or a load does
+# PAIRS pairs of threads ping-pong a byte through pipes across the vCPUs
+# (pipe_pingpong, the harm detector) instead of the lock benchmark, and
+# the snapshots carry its counters ("pp ..." lines) instead of the
+# module's: alone, because beside the lock benchmark's CPU-bound threads
+# a round trip waited for the guest scheduler (29 a second at 2:1, p99
+# 0.6 s, run 20261207T000119Z-5c7d71a). Exit 1 if a module or a load does
 # not start.
 rcu=
 rseq=
@@ -69,7 +73,7 @@ prefixed() {
 insmod /ecs/modules/ecs.ko || exit 1
 state=$(sed -n 's/^state: //p' /sys/kernel/debug/ecs/state)
 [ "$state" = enabled ] || { echo "lockbench_load: shim state '$state', not enabled" >&2; exit 1; }
-insmod /ecs/modules/ecs_lockbench.ko "$@" || exit 1
+[ -n "$pipe" ] || insmod /ecs/modules/ecs_lockbench.ko "$@" || exit 1
 if [ -n "$rcu" ]; then
 	read -r up _ < /proc/uptime
 	# The longest run it allows: a snapshot can take two seconds in a
@@ -93,6 +97,7 @@ if [ -n "$pipe" ]; then
 	/ecs/bin/pipe_pingpong $pipe_stats "$pipe" &
 	pipe_pid=$!
 	wait_stats $pipe_stats "$pipe_pid" pipe_pingpong
+	echo "pp pairs $pipe"
 fi
 # The one-second pause between snapshots, without a sleep process: a read
 # with a time limit from a FIFO nobody writes.
@@ -102,19 +107,21 @@ seq=0
 while [ $seq -le "$snapshots" ]; do
 	read -r up _ < /proc/uptime
 	echo "snap $seq $up"
-	prefixed lb /sys/kernel/debug/ecs_lockbench/stats
+	if [ -n "$pipe" ]; then
+		prefixed pp $pipe_stats
+	else
+		prefixed lb /sys/kernel/debug/ecs_lockbench/stats
+	fi
 	while read -r _k _rest; do
 		[ "$_k" = cpu ] && echo "stat cpu $_rest" && break
 	done < /proc/stat
 	[ -z "$rseq" ] || prefixed rs $rseq_stats
-	[ -z "$pipe" ] || prefixed pp $pipe_stats
 	seq=$((seq + 1))
 	# shellcheck disable=SC3045 # busybox's sh, the guest's, has read -t
 	read -r -t 1 _ <&3
 done
-rmmod ecs_lockbench
+if [ -n "$pipe" ]; then kill "$pipe_pid"; else rmmod ecs_lockbench; fi
 [ -z "$rseq" ] || kill "$rseq_pid"
-[ -z "$pipe" ] || kill "$pipe_pid"
 if [ -n "$rcu" ]; then
 	echo stop > $rcu_dir/control
 	sed 's/^/rcu summary /' $rcu_dir/summary

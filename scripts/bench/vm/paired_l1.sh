@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # L1 half of scripts/bench/paired.sh: in one L1 boot, per overcommit level
-# one L2 boot running the lock benchmark (lockbench_load.sh), while the
+# and workload one L2 boot running the lock benchmark or the pipe
+# ping-pong (lockbench_load.sh), while the
 # host side is switched between arms at runtime, phase by phase, in the
 # order given. Not a test: it prints raw data for
 # scripts/bench/paired-report.py.
@@ -33,13 +34,15 @@
 #   snapshots  how many the test L2 prints before it stops by itself: enough
 #              for the warm-up and every phase (scripts/bench/paired.sh)
 #   lockbench  ecs_lockbench parameters; several sets, separated by ";",
-#              run one after another, each at every level
+#              run one after another, each at every level (none: only
+#              the pipe cases)
 #   rcu        rcu_membench parameters, separated by commas: run it in the
 #              test L2 beside the lock benchmark (lockbench_load.sh)
 #   rseq       SECTION_US,NOISE_US,SLEEP_US: run rseq_slice_load in the
 #              test L2 beside the lock benchmark (lockbench_load.sh)
-#   pipe       run PAIRS pairs of pipe_pingpong threads in the test L2
-#              beside the lock benchmark (lockbench_load.sh)
+#   pipe       after the lock benchmark's cases, one more case per level:
+#              PAIRS pairs of pipe_pingpong threads alone in the test L2
+#              (lockbench_load.sh --pipe)
 #
 # Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
 # samples of this L1 around each phase, then the L2s' output prefixed
@@ -161,8 +164,8 @@ l1_sample() {
 }
 
 # run_case LEVEL LOCK PARAMS: one test L2 (and a competitor at 4:1) at
-# LEVEL running ecs_lockbench with PARAMS, through the warm-up and every
-# block.
+# LEVEL running ecs_lockbench with PARAMS (LOCK pipe: the ping-pong),
+# through the warm-up and every block.
 run_case() {
 	level=$1
 	lock=$2
@@ -186,9 +189,11 @@ run_case() {
 			"echo load-started; (while :; do :; done) & (while :; do :; done) & exec sleep 86400" &
 		comp_pid=$!
 	fi
-	# shellcheck disable=SC2086 # the module's parameters are split on purpose
+	workload=
+	[ "$lock" != pipe ] || workload="--pipe $pipe"
+	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
-		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} ${pipe:+--pipe "$pipe"} \
+		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
 		"$snapshots" $params &
 	test_pid=$!
 	ok=1
@@ -258,7 +263,6 @@ lock_name() {
 }
 
 nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
-[ "$nworkloads" -ge 1 ] || nworkloads=1
 w=1
 while [ $w -le "$nworkloads" ]; do
 	params=$(echo "$lockbench" | cut -d';' -f$w)
@@ -268,5 +272,10 @@ while [ $w -le "$nworkloads" ]; do
 	done
 	w=$((w + 1))
 done
+if [ -n "$pipe" ]; then
+	for level in $levels; do
+		run_case "$level" pipe ""
+	done
+fi
 echo "=== end"
 exit $failed

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Host-side: scripts/bench/paired.sh (`make bench`) refuses bad options
+# with exit 2 and a message naming the option, before it boots anything.
+. "$(dirname "$0")/../lib/ktap.sh"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+paired=$repo/scripts/bench/paired.sh
+
+# refused NAME PATTERN ARG...: paired.sh ARG... exits 2 with PATTERN on
+# stderr.
+refused() {
+	local name=$1 pattern=$2 err rc
+	shift 2
+	err=$(ECS_KERNEL= ECS_HOST_INITRD= "$paired" "$@" 2>&1 >/dev/null)
+	rc=$?
+	if [ $rc = 2 ] && echo "$err" | grep -q -- "$pattern"; then
+		ktap_pass "$name"
+	else
+		echo "# exit $rc: $err"
+		ktap_fail "$name" "expected exit 2 and '$pattern'"
+	fi
+}
+
+ktap_begin 5
+refused pipe-zero "--pipe wants 1-64 pairs, got '0'" --pipe 0
+refused pipe-too-many "--pipe wants 1-64 pairs, got '65'" --pipe 65
+refused nothing-to-run "nothing to run" --lockbench ""
+refused unknown-level "unknown level '3:1'" --levels 3:1
+# Valid options get as far as the missing kernel.
+refused valid-options-need-make "run through make bench" --lockbench "" --pipe 2 --levels "2:1"
+ktap_end
