@@ -17,11 +17,12 @@
 # Prints the path of a qemu-system-x86_64 that scripts/vm runs when given
 # as ECS_QEMU. Needs ninja-build, libglib2.0-dev, libpixman-1-dev, flex,
 # bison, python3-venv; meson comes from PyPI (QEMU 10 wants a newer one
-# than bookworm's).
+# than bookworm's), into a venv of the cache.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 
 version=$(pin QEMU_SOURCE_VERSION)
+MESON_VERSION=1.5.0
 suite=$(pin QEMU_SOURCE_SUITE)
 patches=()
 for p in "$@"; do
@@ -68,13 +69,22 @@ for p in ${patches[@]+"${patches[@]}"}; do
 	patch -d "$out/src" -p1 --no-backup-if-mismatch < "$p" > /dev/null || die "$(basename "$p") does not apply"
 done
 
+# QEMU 10 wants meson 1.5; bookworm has 1.0, and a +ds source has no
+# vendored wheel of it. A venv of our own gets it from PyPI; QEMU's
+# configure builds its own venv on top of the Python it is given and sees
+# that one's packages.
+venv=$ECS_CACHE/qemu/python-meson-$MESON_VERSION
+if [ ! -x "$venv/bin/meson" ]; then
+	log "installing meson $MESON_VERSION from PyPI into $venv"
+	/usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install -q "meson==$MESON_VERSION" ||
+		die "cannot install meson $MESON_VERSION (python3-venv, and PyPI reachable?)"
+fi
+
 log "configuring (x86_64 system emulator only)"
 mkdir -p "$out/build"
-# --enable-download: QEMU's configure fetches the meson it needs from PyPI
-# when the system's is too old and the source has no wheel of it.
-(cd "$out/build" && ../src/configure --target-list=x86_64-softmmu --without-default-features \
-	--enable-tcg --enable-kvm --disable-fdt --disable-install-blobs --disable-docs --disable-werror \
-	--enable-download > configure.log 2>&1) ||
+(cd "$out/build" && ../src/configure --python="$venv/bin/python3" --target-list=x86_64-softmmu \
+	--without-default-features --enable-tcg --enable-kvm --disable-fdt --disable-install-blobs \
+	--disable-docs --disable-werror > configure.log 2>&1) ||
 	{ tail -n 20 "$out/build/configure.log" >&2; die "configure failed, see $out/build/configure.log"; }
 log "building"
 start=$(date +%s)
