@@ -158,17 +158,20 @@ campaign: images
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
 # scripts/bench/paired.sh. bench is off against v2 at 1:1 (the
-# negative control), 2:1 and 4:1, a spinlock and a mutex, two L1 boots of
-# 4 blocks each: 8 blocks per case, the size of the idle-host runs in
-# docs/benchmarks.md, 96 minutes on a warm cache (boots of 56 and 40
-# minutes in run 20261206T205125Z-059381f). bench-quick is the
-# spinlock at 2:1 and 4:1 in one boot, 16 minutes (run
-# 20261206T154630Z-1023daa). Other arms (v2keep, v2any, v2lazy, an A/A
+# negative control), 2:1 and 4:1, a spinlock, a mutex and the pipe
+# ping-pong (the harm detector), two L1 boots of 4 blocks each: 8 blocks
+# per case, the size of the idle-host runs in docs/benchmarks.md. The
+# lock cases took 96 minutes in run 20261206T205125Z-059381f, before the
+# guest's snapshots stopped forking (since, they take less); the pipe
+# cases took 9.5 minutes a boot (run 20261207T001348Z-53063ee); the
+# whole has not been timed yet. bench-quick is the spinlock at 2:1 and
+# 4:1 in one boot, 10.6 minutes (run 20261207T000119Z-5c7d71a, which
+# also ran a pipe load beside it). Other arms (v2keep, v2any, v2lazy, an A/A
 # "off off") and more blocks through BENCH_ARGS; blocks are whole
 # Williams designs (2 rows for two arms, 6 for three). The slice
 # (--slice-us, default 4000) is scaled for TCG as in bench-host.
 BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 4 --boots 2 \
-	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
+	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000" --pipe 1
 BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off v2" --blocks 4 --boots 1
 bench: images
 	scripts/bench/paired.sh $(BENCH_ARGS)
