@@ -8,14 +8,17 @@
 #   scripts/nested-campaign.sh [--runs N] [--l1-smp N] [--l1-cpu MODEL]
 #                              [--busy SECONDS] [--nudge SECONDS]
 #                              [--test PATH] [--l2-append ARGS]
-#                              [--tcg-threads multi|single]
+#                              [--tcg-threads multi|single] [--qemus "Q1 Q2 ..."]
 #
 # --test runs another test of the host image (a path under tests/, e.g.
 # nested/l2_boot.sh); --l2-append adds kernel arguments to every L2 it
 # boots, e.g. trace events to find out why an L2 hung. --tcg-threads
 # single runs the L1's vCPUs on one QEMU thread (scripts/vm): a fault that
 # needs two L1 vCPUs and goes away with it is a race between QEMU's vCPU
-# threads, not in the guests.
+# threads, not in the guests. --qemus names QEMU binaries that the runs
+# use in turn (run 1 the first, run 2 the second, ...; default $ECS_QEMU
+# or qemu-system-x86_64), so that builds are compared run by run on the
+# same host state; the summary gives each one's pass count.
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
@@ -31,6 +34,7 @@ nudge=1
 test=stress/two_l2.sh
 l2_append=
 tcg_threads=multi
+qemus=${ECS_QEMU:-qemu-system-x86_64}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--test) test=$2; shift 2 ;;
 	--l2-append) l2_append=$2; shift 2 ;;
 	--tcg-threads) tcg_threads=$2; shift 2 ;;
+	--qemus) qemus=$2; shift 2 ;;
 	*) echo "unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -50,14 +55,21 @@ case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the argum
 l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"
 [ -z "$l2_append" ] || l1_append="$l1_append ecs.l2_append=$(echo "$l2_append" | tr ' ' '+')"
 out=$(results_dir nested-campaign "-l1smp$l1_smp-tcg$tcg_threads")
-qemu_version="$("${ECS_QEMU:-qemu-system-x86_64}" --version | head -1)${ECS_QEMU:+ (ECS_QEMU=$ECS_QEMU)}"
+read -ra qemu_list <<< "$qemus"
+[ ${#qemu_list[@]} -ge 1 ] || { echo "--qemus: no QEMU named" >&2; exit 2; }
+qemu_version=
+for q in "${qemu_list[@]}"; do
+	command -v "$q" > /dev/null || { echo "--qemus: '$q' not found" >&2; exit 2; }
+	qemu_version="$qemu_version${qemu_version:+; }$("$q" --version | head -1) ($q)"
+done
 echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, busy ${busy}s, nudge ${nudge}s; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0
 json="["
 for i in $(seq 1 "$runs"); do
 	start=$(date +%s.%N)
-	"$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
+	qemu=${qemu_list[$(((i - 1) % ${#qemu_list[@]}))]}
+	ECS_QEMU=$qemu "$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
 		--tcg-threads "$tcg_threads" \
 		--heartbeat 20 --nudge "$nudge" --timeout $((busy * 4 + 300)) --append "$l1_append" \
 		--name "campaign-$i" \
@@ -74,9 +86,10 @@ for i in $(seq 1 "$runs"); do
 		tail -n 15 "$out/run-$i/console.log" | sed 's/^/#   /'
 		grep -h '^# ' "$out/run-$i.ktap" | tail -n 10 | sed 's/^/#   /'
 	fi
-	printf '%2d %s %6.1fs\n' "$i" "$verdict" "$secs"
+	printf '%2d %s %6.1fs%s\n' "$i" "$verdict" "$secs" "$([ ${#qemu_list[@]} = 1 ] || echo "  $qemu")"
 	[ "$i" -gt 1 ] && json+=","
-	json+=$(printf '{"run":%d,"result":"%s","exit":%d,"seconds":%.1f}' "$i" "$verdict" "$rc" "$secs")
+	json+=$(printf '{"run":%d,"result":"%s","exit":%d,"seconds":%.1f,"qemu":"%s"}' \
+		"$i" "$verdict" "$rc" "$secs" "$qemu")
 done
 json+="]"
 printf '{"commit":"%s","test":"%s","l2_append":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
@@ -91,6 +104,11 @@ if ok:
     print(f"; wall of passing runs: min {min(ok):.1f}s, median {statistics.median(ok):.1f}s, max {max(ok):.1f}s")
 else:
     print()
+qemus = sorted({r["qemu"] for r in d["runs"] if "qemu" in r})
+if len(qemus) > 1:
+    for q in qemus:
+        rs = [r for r in d["runs"] if r.get("qemu") == q]
+        print(f"#   {sum(r['result'] == 'pass' for r in rs)}/{len(rs)} passed with {q}")
 PY
 echo "# raw: ${out#"$repo"/}/runs.json"
 [ $pass = "$runs" ]
