@@ -150,7 +150,8 @@ int main(int argc, char **argv)
 		long v = strtol(argv[2], &end, 10);
 
 		if (*end || v < 1 || v > MAX_PAIRS) {
-			fprintf(stderr, "pipe_pingpong: PAIRS wants 1-%d, got '%s'\n", MAX_PAIRS, argv[2]);
+			fprintf(stderr, "pipe_pingpong: PAIRS wants 1-%d, got '%s'\n",
+				MAX_PAIRS, argv[2]);
 			return 2;
 		}
 		n = v;
@@ -184,7 +185,8 @@ int main(int argc, char **argv)
 	}
 	for (;;) {
 		if (write_stats(argv[1], tmp, pairs, n)) {
-			fprintf(stderr, "pipe_pingpong: cannot write %s: %s\n", argv[1], strerror(errno));
+			fprintf(stderr, "pipe_pingpong: cannot write %s: %s\n", argv[1],
+				strerror(errno));
 			return 1;
 		}
 		nanosleep(&period, NULL);
