@@ -11,7 +11,7 @@ paired=$repo/scripts/bench/paired.sh
 refused() {
 	local name=$1 pattern=$2 err rc
 	shift 2
-	err=$(ECS_KERNEL= ECS_HOST_INITRD= "$paired" "$@" 2>&1 >/dev/null)
+	err=$(ECS_KERNEL='' ECS_HOST_INITRD='' "$paired" "$@" 2>&1 >/dev/null)
 	rc=$?
 	if [ $rc = 2 ] && echo "$err" | grep -q -- "$pattern"; then
 		ktap_pass "$name"
