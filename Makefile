@@ -165,8 +165,9 @@ campaign: images
 # guest's snapshots stopped forking (since, they take less); the pipe
 # cases took 9.5 minutes a boot (run 20261207T001348Z-53063ee); the
 # whole has not been timed yet. bench-quick is the spinlock at 2:1 and
-# 4:1 in one boot, 10.6 minutes (run 20261207T000119Z-5c7d71a, which
-# also ran a pipe load beside it). Other arms (v2keep, v2any, v2lazy, an A/A
+# 4:1 in one boot, 11-17 minutes: 10.6 in run 20261207T000119Z-5c7d71a,
+# 16.9 in run 20261207T013238Z-44832cf, where the hypervisor under this
+# machine took 0.5-0.7 CPUs at 4:1. Other arms (v2keep, v2any, v2lazy, an A/A
 # "off off") and more blocks through BENCH_ARGS; blocks are whole
 # Williams designs (2 rows for two arms, 6 for three). The slice
 # (--slice-us, default 4000) is scaled for TCG as in bench-host.

@@ -212,8 +212,8 @@ for boot in $(seq 1 "$boots"); do
 	# one more when a switch outlasts a second; then a margin. A snapshot
 	# took 1-3 s in an overcommitted nested guest and about 7 s at 4:1
 	# while it forked (run 20261206T135814Z-559da58, whose test L2s hit the
-	# former 3 s a snapshot limit after 147 of 216), 1.4 and 3.5 s since it
-	# does not (run 20261207T000119Z-5c7d71a), so a case is an L2 boot
+	# former 3 s a snapshot limit after 147 of 216), 1.5 and 3.2 s since it
+	# does not (run 20261207T013238Z-44832cf), so a case is an L2 boot
 	# (about 60 s) and up to 8 s each.
 	snapshots=$((warmup + blocks * narms * (phase + 3) + 8))
 	l2_timeout=$((snapshots * 8 + 400))
