@@ -8,14 +8,16 @@
 #   scripts/nested-campaign.sh [--runs N] [--l1-smp N] [--l1-cpu MODEL]
 #                              [--busy SECONDS] [--nudge SECONDS]
 #                              [--test PATH] [--l2-append ARGS]
-#                              [--tcg-threads multi|single] [--qemus "Q1 Q2 ..."]
+#                              [--tcg-threads multi|single] [--icount SHIFT]
+#                              [--qemus "Q1 Q2 ..."]
 #
 # --test runs another test of the host image (a path under tests/, e.g.
 # nested/l2_boot.sh); --l2-append adds kernel arguments to every L2 it
 # boots, e.g. trace events to find out why an L2 hung. --tcg-threads
 # single runs the L1's vCPUs on one QEMU thread (scripts/vm): a fault that
 # needs two L1 vCPUs and goes away with it is a race between QEMU's vCPU
-# threads, not in the guests. --qemus names QEMU binaries that the runs
+# threads, not in the guests. --icount runs the L1 in deterministic virtual
+# time (scripts/vm --icount; one thread). --qemus names QEMU binaries that the runs
 # use in turn (run 1 the first, run 2 the second, ...; default $ECS_QEMU
 # or qemu-system-x86_64), so that builds are compared run by run on the
 # same host state; the summary gives each one's pass count.
@@ -34,6 +36,7 @@ nudge=1
 test=stress/two_l2.sh
 l2_append=
 tcg_threads=multi
+icount=
 qemus=${ECS_QEMU:-qemu-system-x86_64}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
 	--test) test=$2; shift 2 ;;
 	--l2-append) l2_append=$2; shift 2 ;;
 	--tcg-threads) tcg_threads=$2; shift 2 ;;
+	--icount) icount=$2; tcg_threads=single; shift 2 ;;
 	--qemus) qemus=$2; shift 2 ;;
 	*) echo "unknown argument '$1'" >&2; exit 2 ;;
 	esac
@@ -54,7 +58,7 @@ done
 case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the arguments on the L1's command line" >&2; exit 2 ;; esac
 l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"
 [ -z "$l2_append" ] || l1_append="$l1_append ecs.l2_append=$(echo "$l2_append" | tr ' ' '+')"
-out=$(results_dir nested-campaign "-l1smp$l1_smp-tcg$tcg_threads")
+out=$(results_dir nested-campaign "-l1smp$l1_smp-tcg$tcg_threads${icount:+-icount$icount}")
 read -ra qemu_list <<< "$qemus"
 [ ${#qemu_list[@]} -ge 1 ] || { echo "--qemus: no QEMU named" >&2; exit 2; }
 qemu_version=
@@ -62,7 +66,7 @@ for q in "${qemu_list[@]}"; do
 	command -v "$q" > /dev/null || { echo "--qemus: '$q' not found" >&2; exit 2; }
 	qemu_version="$qemu_version${qemu_version:+; }$("$q" --version | head -1) ($q)"
 done
-echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, busy ${busy}s, nudge ${nudge}s; $qemu_version"
+echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, icount ${icount:-off}, busy ${busy}s, nudge ${nudge}s; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0
 json="["
@@ -70,7 +74,7 @@ for i in $(seq 1 "$runs"); do
 	start=$(date +%s.%N)
 	qemu=${qemu_list[$(((i - 1) % ${#qemu_list[@]}))]}
 	ECS_QEMU=$qemu "$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
-		--tcg-threads "$tcg_threads" \
+		--tcg-threads "$tcg_threads" ${icount:+--icount "$icount"} \
 		--heartbeat 20 --nudge "$nudge" --timeout $((busy * 4 + 300)) --append "$l1_append" \
 		--name "campaign-$i" \
 		--out "$out/run-$i" -- "/ecs/tests/$test" > "$out/run-$i.ktap" 2> "$out/run-$i.err"
@@ -92,8 +96,8 @@ for i in $(seq 1 "$runs"); do
 		"$i" "$verdict" "$rc" "$secs" "$qemu")
 done
 json+="]"
-printf '{"commit":"%s","test":"%s","l2_append":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$(source_revision)" "$test" "$l2_append" "$l1_smp" "$l1_cpu" "$tcg_threads" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
+printf '{"commit":"%s","test":"%s","l2_append":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$(source_revision)" "$test" "$l2_append" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))

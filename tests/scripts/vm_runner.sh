@@ -7,7 +7,8 @@
 # local APICs are saved before it is killed (tests/run-all.sh retries a
 # nested suite only in the second case). Its nudge (--nudge) reaches the
 # guest as serial interrupts and leaves no trace on the console; with
-# --tcg-threads single one QEMU thread runs both vCPUs.
+# --tcg-threads single one QEMU thread runs both vCPUs, and --icount
+# runs a guest in virtual time.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck disable=SC2034 # read by scripts/lib/common.sh
@@ -20,7 +21,7 @@ command -v qemu-system-x86_64 >/dev/null || ktap_missing_all "no qemu-system-x86
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 16
+ktap_begin 18
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
@@ -31,6 +32,8 @@ ktap_check rejects-bad-heartbeat grep -q -- "--heartbeat wants seconds, got '-1'
 ktap_check rejects-bad-nudge grep -q -- "--nudge wants seconds, got 'often'" "$tmp/err"
 "$vm" --initrd "$ECS_GUEST_INITRD" --tcg-threads two -- true 2> "$tmp/err"
 ktap_check rejects-bad-tcg-threads grep -q -- "--tcg-threads wants multi or single, got 'two'" "$tmp/err"
+"$vm" --initrd "$ECS_GUEST_INITRD" --icount 11 -- true 2> "$tmp/err"
+ktap_check rejects-bad-icount grep -q -- "--icount wants a shift of 0-10, got '11'" "$tmp/err"
 "$vm" --kernel /nonexistent --initrd "$ECS_GUEST_INITRD" -- true 2> "$tmp/err"
 ktap_check rejects-missing-kernel grep -q "kernel image '/nonexistent' not found" "$tmp/err"
 
@@ -41,6 +44,9 @@ ktap_check passes-output grep -qx hello "$tmp/ktap"
 "$vm" --initrd "$ECS_GUEST_INITRD" --tcg-threads single --smp 2 --mem 256M --out "$tmp/single" -- \
 	sh -c 'grep -c ^processor /proc/cpuinfo' > "$tmp/ktap" 2> "$tmp/err"
 ktap_check one-thread-runs-two-vcpus sh -c "grep -qx 2 '$tmp/ktap' && grep -q 'tcg_threads=single' '$tmp/single/status'"
+"$vm" --initrd "$ECS_GUEST_INITRD" --icount 0 --smp 1 --mem 256M --out "$tmp/icount" -- \
+	sh -c 'echo counted' > "$tmp/ktap" 2> "$tmp/err"
+ktap_check icount-runs sh -c "grep -qx counted '$tmp/ktap' && grep -q 'tcg_threads=single icount=0' '$tmp/icount/status'"
 
 # ttyS0's interrupt count after 6 s, nudged every second and not at all.
 for n in 1 0; do

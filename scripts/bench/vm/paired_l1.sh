@@ -202,6 +202,13 @@ run_case() {
 		{ [ -z "$competitor" ] || grep -q '^load-started' "$comp_dir/ktap.log" 2>/dev/null; }; do
 		n=$((n + 1))
 		[ $n -gt 1200 ] && { echo "paired_l1: level $level: the L2s never started their load" >&2; ok=; break; }
+		# An L2 that died booting (scripts/vm gave up on it) will not start.
+		for _pid in "$test_pid" $comp_pid; do
+			kill -0 "$_pid" 2>/dev/null && continue
+			echo "paired_l1: level $level: an L2 ended before its load started" >&2
+			ok=
+		done
+		[ -n "$ok" ] || break
 		sleep 0.5
 	done
 	test_qemu=$(l2_qemu_pid "test-$tag")
