@@ -519,7 +519,8 @@ def main():
         boot = boot_dir.name
         host = parse_host(boot_dir / "host.log")
         for name, level in parse_boot(log).items():
-            locks[name] = level.lock
+            # A level whose L2 died before its load began names no workload.
+            locks[name] = level.lock or locks.get(name)
             for phase in level.phases:
                 m = phase_metrics(level, phase)
                 h = host.get((name, phase["block"], phase["pos"]))
