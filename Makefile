@@ -161,10 +161,9 @@ campaign: images
 # negative control), 2:1 and 4:1, a spinlock, a mutex and the pipe
 # ping-pong (the harm detector), two L1 boots of 4 blocks each: 8 blocks
 # per case, the size of the idle-host runs in docs/benchmarks.md. The
-# lock cases took 96 minutes in run 20261206T205125Z-059381f, before the
-# guest's snapshots stopped forking (since, they take less); the pipe
-# cases took 9.5 minutes a boot (run 20261207T001348Z-53063ee); the
-# whole has not been timed yet. bench-quick is the spinlock at 2:1 and
+# whole took 65 minutes from a warm cache in run 20261207T031107Z-d8f81b4
+# (boots of 30 and 35 minutes, 10 of them lost to an L2 that died
+# booting, since fixed). bench-quick is the spinlock at 2:1 and
 # 4:1 in one boot, 11-17 minutes: 10.6 in run 20261207T000119Z-5c7d71a,
 # 16.9 in run 20261207T013238Z-44832cf, where the hypervisor under this
 # machine took 0.5-0.7 CPUs at 4:1. Other arms (v2keep, v2any, v2lazy, an A/A
