@@ -16,11 +16,12 @@
 # boots, e.g. trace events to find out why an L2 hung. --tcg-threads
 # single runs the L1's vCPUs on one QEMU thread (scripts/vm): a fault that
 # needs two L1 vCPUs and goes away with it is a race between QEMU's vCPU
-# threads, not in the guests. --icount runs the L1 in deterministic virtual
-# time (scripts/vm --icount; one thread). --qemus names QEMU binaries that the runs
-# use in turn (run 1 the first, run 2 the second, ...; default $ECS_QEMU
-# or qemu-system-x86_64), so that builds are compared run by run on the
-# same host state; the summary gives each one's pass count.
+# threads, not in the guests. --icount runs the L1 in deterministic
+# virtual time (scripts/vm --icount; one thread). --qemus names QEMU
+# binaries that the runs use in turn (run 1 the first, run 2 the second,
+# ...; default $ECS_QEMU or qemu-system-x86_64), so that builds are
+# compared run by run on the same host state; the summary gives each
+# one's pass count.
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
