@@ -179,6 +179,22 @@ bench-quick: images
 	scripts/bench/paired.sh $(BENCH_QUICK_ARGS)
 .PHONY: bench bench-quick
 
+# Directed yield with and without its preference for a vCPU preempted in
+# its section (host-patches/0012-0016; offrr = round-robin), where it has
+# a choice: one 4-vCPU L2 on the 1-vCPU L1, its spinning vCPUs exiting
+# through the pause filter of an L0 QEMU built with
+# scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch
+# (scripts/qemu/build.sh, about 5 minutes once; needs the packages it
+# names). The filter's count and threshold are in TCG's terms
+# (docs/benchmarks.md, "Directed yield"). Results in results/bench/.
+QEMU_PAUSE_FILTER_PATCH = scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch
+BENCH_YIELD_ARGS ?= --levels 4:1-1vm --arms "offrr off" --blocks 8 --pause-filter 300:65535 \
+	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
+bench-yield: images
+	qemu=$$(scripts/qemu/build.sh $(QEMU_PAUSE_FILTER_PATCH)) && \
+		ECS_QEMU=$$qemu scripts/bench/paired.sh $(BENCH_YIELD_ARGS)
+.PHONY: bench-yield
+
 # The call_rcu() memory microbenchmark (the paper's Table 2): a pinned
 # 2-vCPU guest, baseline then with CPU hogs on the same host CPUs. Results
 # in results/bench-rcu/<time>-<commit>/. See scripts/bench/rcu.sh.

@@ -48,6 +48,11 @@ KVM_DELTAS = ["exits", "irq_exits", "halt_exits", "request_irq_exits",
               "ecs_preempted_in_section", "ecs_extensions_revoked",
               "ecs_extensions_unloaded", "ecs_give_back_writes",
               "ecs_preempted_refused", "ecs_preempted_unseen",
+              # Directed yields (host-patches/0012-0013): PV yields the
+              # guest asked for and got, and yields of either kind that went
+              # to a vCPU preempted inside a section while preferred.
+              "directed_yield_attempted", "directed_yield_successful",
+              "directed_yield_preferred",
               # Older runs only: the ecs_host policy's polls of an extended
               # vCPU (one exit each), gone with the module.
               "ecs_extension_polls"]
@@ -408,6 +413,34 @@ def preemption_table(labels, complete):
             f"{'% w/ extension':>16}"] + rows
 
 
+def yield_table(labels, complete):
+    """Each arm's directed yields per second: KVM_HC_SCHED_YIELDs the guest
+    made and those that yielded, and yields (those or kvm_vcpu_on_spin()'s,
+    from PAUSE exits) that went to a vCPU preempted in its section while
+    the preference was on (0 for the round-robin arms by construction).
+    Nothing when no arm yielded."""
+    rows, any_yield = [], False
+    for i, label in enumerate(labels):
+        k, sec = kvm_sums(i, complete)
+        if not sec:
+            continue
+        any_yield |= bool(k["directed_yield_attempted"] or k["directed_yield_preferred"])
+        rows.append(f"  {label:8} {k['directed_yield_attempted'] / sec:13.1f} "
+                    f"{k['directed_yield_successful'] / sec:13.1f} {k['directed_yield_preferred'] / sec:14.1f}")
+    if not any_yield:
+        return []
+    return [f"  {'arm':8} {'PV yields/s':>13} {'PV yielded/s':>13} {'to in-sect./s':>14}"] + rows
+
+
+def pause_filter(path):
+    """The L1's kvm_amd pause filter as paired_l1.sh printed it: whether
+    the L2s' spinning could exit to directed yield at all."""
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("pause_filter "):
+            return line.split(" ", 1)[1].strip()
+    return None
+
+
 def quiet(m):
     h = m["host"]
     return h["other_cpus"] + h.get("steal_cpus", 0) <= HOST_OTHER_CPUS_MAX
@@ -508,6 +541,7 @@ def main():
     samples = []
     blocks = {}       # level -> [(boot, block) -> {arm_index: metrics}]
     locks = {}
+    filters = set()
     for boot_dir in sorted(out.glob("boot-*")):
         if not boot_dir.is_dir():
             continue
@@ -517,6 +551,7 @@ def main():
         if not log.exists():
             continue
         boot = boot_dir.name
+        filters.add(pause_filter(log))
         host = parse_host(boot_dir / "host.log")
         for name, level in parse_boot(log).items():
             # A level whose L2 died before its load began names no workload.
@@ -541,6 +576,10 @@ def main():
              + (f"policy {meta.get('policy_args', '-')}; " if "count" in arms or "v1" in arms else "")
              + f"v2 slice {meta.get('slice_us', '-')} us; {meta['phase_s']} s phases",
              "  nested TCG figures: a 1-vCPU L1 under QEMU TCG, its L2s under the L1's KVM",
+             "  PAUSE exits: " + ("; ".join(f"kvm_amd pause filter {f}" for f in sorted(filters) if f)
+                                  if any(f and "count=0" not in f and "none" not in f for f in filters)
+                                  else "none (no pause filter: spinning L2 vCPUs reach directed yield only"
+                                       " through PV yields)"),
              ""]
     summary = {"meta": meta, "labels": labels, "levels": {}}
     for name in sorted(blocks, key=lambda n: (n.split("/")[-1], n)):
@@ -567,6 +606,7 @@ def main():
         ext_lines, ext_sums = extension_table(labels, complete)
         lines += ext_lines
         lines += preemption_table(labels, complete)
+        lines += yield_table(labels, complete)
         h_lines, has_host, quiet_blocks = host_lines(labels, complete)
         lines += h_lines
         rs_lines, rs_summary = rseq_lines(labels, complete, rng)

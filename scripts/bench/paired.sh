@@ -11,10 +11,13 @@
 #                           [--blocks N] [--boots N] [--phase S]
 #                           [--warmup S] [--lockbench PARAMS]
 #                           [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
-#                           [--pipe PAIRS] [--out DIR] [--report-only DIR]
+#                           [--pipe PAIRS] [--pause-filter COUNT:THRESH]
+#                           [--out DIR] [--report-only DIR]
 #
-#   --levels L     overcommit levels (scripts/bench/vm/paired_l1.sh)
-#   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep: see
+#   --levels L     overcommit levels (1:1, 2:1, 4:1, 4:1-1vm: see
+#                  scripts/bench/vm/paired_l1.sh)
+#   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep, offrr,
+#                  v2rr: see
 #                  scripts/bench/vm/paired_l1.sh); the first is the
 #                  reference of the ratios; "off off" is the A/A test
 #                  (default off v2)
@@ -39,6 +42,15 @@
 #   --pipe PAIRS   one more case per level: PAIRS pairs of threads
 #                  ping-ponging a byte through pipes across the test L2's
 #                  vCPUs (pipe_pingpong, the harm detector; off by default)
+#   --pause-filter COUNT:THRESH
+#                  the L1's KVM takes PAUSE exits from its L2s
+#                  (kvm_amd.pause_filter_count and pause_filter_thresh, 1 to
+#                  65535 each), so that spinning L2 vCPUs reach its directed
+#                  yield; needs an L0 QEMU with the pause filter
+#                  (ECS_QEMU=$(scripts/qemu/build.sh
+#                  scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch),
+#                  docs/benchmarks.md); default: none, as TCG's SVM has
+#                  no pause filter and KVM then takes no PAUSE exits
 #   --out DIR      results directory (default
 #                  results/bench/<UTC time>-<commit>)
 #   --report-only DIR only parse and report a finished DIR (also one of
@@ -62,6 +74,7 @@ slice_us=4000
 rcu=
 rseq=
 pipe=
+pause_filter=
 out=
 report_only=
 while [ $# -gt 0 ]; do
@@ -77,6 +90,7 @@ while [ $# -gt 0 ]; do
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
 	--pipe) pipe=$2; shift 2 ;;
+	--pause-filter) pause_filter=$2; shift 2 ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
 	esac
 done
@@ -88,14 +102,25 @@ done
 slice_us_valid bench "$slice_us"
 case $pipe in '' | [1-9] | [1-5][0-9] | 6[0-4]) ;; *) echo "bench: --pipe wants 1-64 pairs, got '$pipe'" >&2; exit 2 ;; esac
 for l in $levels; do
-	case $l in 1:1 | 2:1 | 4:1) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
+	case $l in 1:1 | 2:1 | 4:1 | 4:1-1vm) ;; *) echo "bench: unknown level '$l'" >&2; exit 2 ;; esac
 done
 narms=0
 for a in $arms; do
-	case $a in off | v2 | v2any | v2lazy | v2keep) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
+	case $a in off | v2 | v2any | v2lazy | v2keep | offrr | v2rr) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }
+l1_append="idle=poll"
+if [ -n "$pause_filter" ]; then
+	pf_count=${pause_filter%%:*} pf_thresh=${pause_filter#*:}
+	case $pause_filter in *:*) ;; *) pf_count= ;; esac
+	for n in "$pf_count" "$pf_thresh"; do
+		case $n in '' | *[!0-9]* | 0*) n=0 ;; esac
+		[ "$n" -ge 1 ] && [ "$n" -le 65535 ] ||
+			{ echo "bench: --pause-filter wants COUNT:THRESH, each 1-65535, got '$pause_filter'" >&2; exit 2; }
+	done
+	l1_append="$l1_append ecs.kvm_amd=pause_filter_count=$pf_count+pause_filter_thresh=$pf_thresh"
+fi
 echo "$lockbench$pipe" | grep -q '[^[:space:];]' ||
 	{ echo "bench: nothing to run: --lockbench is empty and no --pipe" >&2; exit 2; }
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] ||
@@ -130,6 +155,7 @@ out=$(bench_dir bench "$out") || exit
 bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" arms@="$arms" \
 	blocks_per_boot:="$blocks" boots:="$boots" phase_s:="$phase" warmup_s:="$warmup" \
 	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" pipe="$pipe" l1_vcpus:=1 \
+	pause_filter="$pause_filter" \
 	accel=tcg || exit 1
 
 # host_snap: this host's side of an L1 sample, in the variables of the
@@ -223,7 +249,7 @@ for boot in $(seq 1 "$boots"); do
 	timeout=$((ncases * (snapshots * 8 + 180) + 300))
 	echo "bench: boot $boot/$boots, levels '$levels', arms '$arms', $blocks blocks of ${phase}s phases (up to ${timeout}s) ..." >&2
 	"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp 1 --mem 2G \
-		--append "idle=poll ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
+		--append "$l1_append ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
 		--order "$order" --phase "$phase" --warmup "$warmup" --snapshots "$snapshots" \
 		--lockbench "$lockbench" \

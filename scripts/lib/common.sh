@@ -151,6 +151,7 @@ bench_meta() {
 	/usr/bin/python3 - "$file" commit="$(source_revision)" \
 		date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" host_cpus:="$(nproc)" \
 		qemu="$("${ECS_QEMU:-qemu-system-x86_64}" --version | head -1)" \
+		qemu_binary="${ECS_QEMU:-qemu-system-x86_64}" \
 		loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)" "$@" <<'EOF'
 import json
 import re

@@ -3,7 +3,8 @@
 # Helpers for tests that run in an L1 guest and start L2 guests under KVM.
 
 # Skip unless this L1 can be a KVM host; load kvm_amd once the TSC rate
-# is final.
+# is final, with the parameters of ecs.kvm_amd=A+B on this L1's command
+# line (scripts/bench/paired.sh --pause-filter).
 nested_prepare() {
 	grep -qw svm /proc/cpuinfo || ktap_missing_all "this L1 CPU has no svm: no nested KVM (Intel VMX is not emulated by TCG)"
 	[ -f /ecs/bzImage ] && [ -f /ecs/guest.cpio ] || ktap_missing_all "no L2 kernel or initramfs in this initramfs (boot the host image)"
@@ -26,7 +27,8 @@ nested_prepare() {
 		sleep 0.2
 		_n=$((_n + 1))
 	done
-	modprobe kvm_amd 2>&1 | sed 's/^/# /'
+	# shellcheck disable=SC2046 # one word per parameter
+	modprobe kvm_amd $(ecs_cmdline kvm_amd | tr '+' ' ') 2>&1 | sed 's/^/# /'
 }
 
 # l2_vm NAME OUTDIR [vm options] -- COMMAND...: boot an L2 of our kernel;

@@ -16,6 +16,8 @@
 #              2:1  a 2-vCPU L2
 #              4:1  the 2-vCPU L2 and a 2-vCPU competitor L2 running busy
 #                   loops (the paper's two VMs per CPU)
+#              4:1-1vm a 4-vCPU L2 alone: a spinning vCPU has three others
+#                   to yield to, so a directed yield has a choice to make
 #   arms       off    no extension (kvm.ecs_slice_us=0, KVM's default)
 #              v2     KVM granting slice extensions of US microseconds by
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
@@ -26,6 +28,9 @@
 #              v2keep v2 deferring a further request too while the guest is
 #                     in its section, until the bound, instead of ending the
 #                     extension (kvm.ecs_slice_revoke=N, host-patches/0009)
+#              offrr, v2rr off and v2 with directed yield choosing
+#                     round-robin, not preferring a vCPU preempted in its
+#                     section (kvm.ecs_dy_prefer=N, host-patches/0016)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
 #   phase      measured seconds per phase; the two snapshots after a
@@ -81,18 +86,31 @@ case $snapshots in '' | *[!0-9]*) echo "paired_l1: --snapshots wants a number, g
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
 revoke_param=/sys/module/kvm/parameters/ecs_slice_revoke
+dy_prefer_param=/sys/module/kvm/parameters/ecs_dy_prefer
 # Seconds without a new snapshot after which the test L2 counts as dead.
 SNAPSHOT_SILENCE=60
 # Counters of the per-VM KVM debugfs that a phase's samples carry.
-KVM_COUNTERS="exits irq_exits halt_exits request_irq_exits $ECS_KVM_STATS"
+KVM_COUNTERS="exits irq_exits halt_exits request_irq_exits directed_yield_attempted
+directed_yield_successful directed_yield_preferred $ECS_KVM_STATS"
 
 nested_prepare
 failed=0
+# Whether the L2s' PAUSEs can exit to KVM's directed yield: only with a
+# pause filter (paired.sh --pause-filter, and an L0 QEMU that has one).
+pf=/sys/module/kvm_amd/parameters
+pf_count=$(cat $pf/pause_filter_count 2>/dev/null)
+pf_thresh=$(cat $pf/pause_filter_thresh 2>/dev/null)
+echo "pause_filter count=${pf_count:-none} thresh=${pf_thresh:-none}"
+if [ -n "$(ecs_cmdline kvm_amd)" ] && { [ "${pf_count:-0}" = 0 ] || [ "${pf_thresh:-0}" = 0 ]; }; then
+	echo "paired_l1: a pause filter was asked for, but kvm_amd has none (count ${pf_count:-none}, threshold ${pf_thresh:-none}): this L1's CPU lacks pausefilter or pfthreshold (an L0 QEMU without scripts/qemu/0002-...)" >&2
+	exit 1
+fi
 
 # arm_set NAME: the host side as arm NAME wants it.
 arm_set() {
 	# Every KVM knob back to its default (param:value), off first.
-	for _pv in $ECS_SLICE_KNOB:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y; do
+	for _pv in $ECS_SLICE_KNOB:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y \
+		$dy_prefer_param:Y; do
 		_p=${_pv%:*} _v=${_pv##*:}
 		if [ -f "$_p" ] && [ "$(cat "$_p")" != "$_v" ]; then
 			echo "$_v" > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
@@ -104,6 +122,8 @@ arm_set() {
 	v2any) echo Y > $any_exit_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	v2keep) echo N > $revoke_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
+	offrr) echo N > $dy_prefer_param ;;
+	v2rr) echo N > $dy_prefer_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }
@@ -174,6 +194,7 @@ run_case() {
 	1:1) smp=1 competitor= ;;
 	2:1) smp=2 competitor= ;;
 	4:1) smp=2 competitor=1 ;;
+	4:1-1vm) smp=4 competitor= ;;
 	*) echo "paired_l1: unknown level '$level'" >&2; exit 2 ;;
 	esac
 	tag=$(echo "$level" | tr ':' 'x')-$lock
