@@ -188,7 +188,7 @@ bench-quick: images
 # names). The filter's count and threshold are in TCG's terms
 # (docs/benchmarks.md, "Directed yield"). Results in results/bench/.
 QEMU_PAUSE_FILTER_PATCH = scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch
-BENCH_YIELD_ARGS ?= --levels 4:1-1vm --arms "offrr off" --blocks 4 --boots 2 --pause-filter 300:65535 \
+BENCH_YIELD_ARGS ?= --levels 4:1-1vm --arms "offrr off" --blocks 4 --boots 4 --pause-filter 300:65535 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
 bench-yield: images
 	qemu=$$(scripts/qemu/build.sh $(QEMU_PAUSE_FILTER_PATCH)) && \

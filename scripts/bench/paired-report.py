@@ -68,6 +68,9 @@ class Level:
         self.phases = []
         self.snaps = {}      # seq -> {"up": s, "threads": {cpu: [ints]}, "stat": [ints]}
         self.lock = None
+        # What console-check found in the test L2's console (up to 20
+        # lines per L1 boot).
+        self.splats = []
         # rcu_membench beside the lock benchmark (--rcu): the uptime its run
         # started at, and its (t_ms, gp_us) and (t_ms, bytes) samples.
         self.rcu_start = None
@@ -107,6 +110,8 @@ def parse_boot(path):
                 l1[tag].setdefault("threads", {})[f"{w[3]}/{w[4]}"] = [int(x) for x in w[5:8]]
             elif kind == "cpu":
                 l1[tag]["stat"] = [int(x) for x in w[3:]]
+        elif line.startswith("l2 console console-check: "):
+            level.splats.append(line[len("l2 console console-check: "):])
         elif line.startswith("phase "):
             p = kv(w[1:])
             level.phases.append({
@@ -117,33 +122,46 @@ def parse_boot(path):
             })
             l1 = {"start": {}, "end": {}}
         elif line.startswith("test| "):
-            g = w[1:]
-            if not g:
-                continue
-            if g[0] == "snap" and len(g) == 3:
-                snap = level.snaps.setdefault(int(g[1]), {"up": float(g[2]), "threads": {}})
-            elif g[0] == "lb" and len(g) > 1 and g[1] == "lock":
-                level.lock = " ".join(g[1:])
-            elif g[0] == "lb" and snap is not None and len(g) == 7 + HISTOGRAM_BUCKETS:
-                snap["threads"][int(g[1])] = [int(x) for x in g[2:]]
-            elif g[0] == "stat" and snap is not None:
-                snap["stat"] = [int(x) for x in g[2:]]
-            elif g[0] == "rs" and snap is not None and len(g) == 3 and g[1] in RSEQ_COUNTERS:
-                snap.setdefault("rseq", {})[g[1]] = int(g[2])
-            elif g[0] == "rs" and snap is not None and len(g) > 2 and g[1] in RSEQ_HISTOGRAMS:
-                snap.setdefault("rseq", {})[g[1]] = [int(x) for x in g[2:]]
-            elif g[0] == "pp" and len(g) == 3 and g[1] == "pairs":
-                level.lock = f"pipe ping-pong, {g[2]} pairs: throughput is round trips, wait a round trip"
-            elif g[0] == "pp" and snap is not None and len(g) == 3 and g[1] == "roundtrips":
-                snap.setdefault("pipe", {})["roundtrips"] = int(g[2])
-            elif g[0] == "pp" and snap is not None and len(g) == 2 + HISTOGRAM_BUCKETS and g[1] == "roundtrip_ns":
-                snap.setdefault("pipe", {})["hist"] = [int(x) for x in g[2:]]
-            elif g[0] == "rcu-start" and len(g) == 2:
-                level.rcu_start = float(g[1])
-            elif g[0] == "rcu" and len(g) == 5 and g[1] == "gp":
-                level.rcu_gp.append((int(g[2]), int(g[4])))
-            elif g[0] == "rcu" and len(g) == 5 and g[1] == "series":
-                level.rcu_series.append((int(g[2]), int(g[4])))
+            try:
+                g = w[1:]
+                if not g:
+                    continue
+                if g[0] == "snap" and len(g) == 3:
+                    snap = level.snaps.setdefault(int(g[1]), {"up": float(g[2]), "threads": {}})
+                elif g[0] == "lb" and len(g) > 1 and g[1] == "lock":
+                    level.lock = " ".join(g[1:])
+                elif g[0] == "lb" and snap is not None and len(g) == 7 + HISTOGRAM_BUCKETS:
+                    snap["threads"][int(g[1])] = [int(x) for x in g[2:]]
+                elif g[0] == "stat" and snap is not None:
+                    snap["stat"] = [int(x) for x in g[2:]]
+                elif g[0] == "rs" and snap is not None and len(g) == 3 and g[1] in RSEQ_COUNTERS:
+                    snap.setdefault("rseq", {})[g[1]] = int(g[2])
+                elif g[0] == "rs" and snap is not None and len(g) > 2 and g[1] in RSEQ_HISTOGRAMS:
+                    snap.setdefault("rseq", {})[g[1]] = [int(x) for x in g[2:]]
+                elif g[0] == "pp" and len(g) == 3 and g[1] == "pairs":
+                    level.lock = f"pipe ping-pong, {g[2]} pairs: throughput is round trips, wait a round trip"
+                elif g[0] == "pp" and snap is not None and len(g) == 3 and g[1] == "roundtrips":
+                    snap.setdefault("pipe", {})["roundtrips"] = int(g[2])
+                elif g[0] == "pp" and snap is not None and len(g) == 2 + HISTOGRAM_BUCKETS and g[1] == "roundtrip_ns":
+                    snap.setdefault("pipe", {})["hist"] = [int(x) for x in g[2:]]
+                elif g[0] == "rcu-start" and len(g) == 2:
+                    level.rcu_start = float(g[1])
+                elif g[0] == "rcu" and len(g) == 5 and g[1] == "gp":
+                    level.rcu_gp.append((int(g[2]), int(g[4])))
+                elif g[0] == "rcu" and len(g) == 5 and g[1] == "series":
+                    level.rcu_series.append((int(g[2]), int(g[4])))
+            except ValueError:
+                # A line of a dumped console (an L2 that failed) with kernel
+                # messages printed into it: the snapshot it belongs to is
+                # not whole, so no phase may start or end at it.
+                if snap is not None:
+                    snap["garbled"] = True
+    # A garbled line of the lock benchmark has the wrong number of fields
+    # and was skipped: its snapshot lacks a thread.
+    for level in levels.values():
+        n = max((len(v["threads"]) for v in level.snaps.values()), default=0)
+        level.snaps = {k: v for k, v in level.snaps.items()
+                       if not v.get("garbled") and len(v["threads"]) == n}
     return levels
 
 
@@ -541,6 +559,7 @@ def main():
     samples = []
     blocks = {}       # level -> [(boot, block) -> {arm_index: metrics}]
     locks = {}
+    splats = {}
     filters = set()
     for boot_dir in sorted(out.glob("boot-*")):
         if not boot_dir.is_dir():
@@ -556,6 +575,7 @@ def main():
         for name, level in parse_boot(log).items():
             # A level whose L2 died before its load began names no workload.
             locks[name] = level.lock or locks.get(name)
+            splats.setdefault(name, []).extend(f"{boot}: {x}" for x in level.splats)
             for phase in level.phases:
                 m = phase_metrics(level, phase)
                 h = host.get((name, phase["block"], phase["pos"]))
@@ -587,6 +607,9 @@ def main():
         complete_keys = sorted(k for k, b in lv.items() if all(i in b for i in range(len(arms))))
         complete = [lv[k] for k in complete_keys]
         lines.append(f"level {name}: {len(complete)} complete blocks ({locks.get(name)})")
+        if splats.get(name):
+            lines.append(f"  the test L2's console has {len(splats[name])} splat lines (console-check, up to 20"
+                         f" a boot; every arm ran in that boot), first: {splats[name][0]}")
         lines.append(f"  {'arm':8} {'throughput /s':>16} {'p99 wait us':>12} {'p99.9 us':>9} {'lost ms/s':>10} "
                      f"{'held+preempted /s':>18} {'exits /s':>9}")
         for i, label in enumerate(labels):
@@ -630,6 +653,7 @@ def main():
                "ecs_preempted_in_section": lv[k][i].get("kvm", {}).get("ecs_preempted_in_section")}
             for i in range(len(arms))}} for k in complete_keys]
         level_summary = {"blocks": len(complete), "per_block": per_block, "arms": {},
+                         "l2_console_splats": splats.get(name, []),
                          "quiet_host_blocks": len(quiet_blocks) if has_host else None,
                          "extension_counters": ext_sums, "rseq": rs_summary}
         for i, label in enumerate(labels[1:], start=1):

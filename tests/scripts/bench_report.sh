@@ -31,7 +31,7 @@ report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 16
+ktap_begin 17
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -150,7 +150,7 @@ if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	sed 's/^/# /' "$tmp/report.out"
 	ktap_fail report-runs "paired-report.py failed"
 	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us pipe-harm-detected samples-json older-run-stats host-load \
-		boots-disagree-flagged workload-named-by-any-boot; do
+		boots-disagree-flagged workload-named-by-any-boot garbled-snapshot-dropped; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -239,4 +239,19 @@ assert t[\"boots_agree\"] is False and sorted(t[\"per_boot\"]) == [\"boot-1\", \
 assert lv[\"1:1/spinlock\"][\"arms\"][\"v1\"][\"throughput\"][\"boots_agree\"] is True' '$tmp/two/summary.json' &&
 	grep -q 'the boots disagree' '$tmp/two.out'"
 ktap_check workload-named-by-any-boot grep -q 'level 2:1/pipe: 12 complete blocks (pipe ping-pong, 1 pairs' "$tmp/two.out"
+
+# A failed test L2's console, dumped into the log, with a kernel message
+# printed into the snapshot that ends 2:1/mutex's block 2 (its v1 phase,
+# snapshots 36 to 44), and what console-check found in it: the report
+# leaves that block out, still runs, and names the splat.
+mkdir "$tmp/garbled" "$tmp/garbled/boot-1"
+cp "$tmp/meta.json" "$tmp/garbled/"
+awk '/^=== level 2:1\/mutex$/ { m = 1 } /^=== level 2:1\/mutex end$/ { m = 0; print;
+	print "l2 console console-check: /tmp/c.log:9:[   41.59] watchdog: BUG: soft lockup - CPU#3 stuck for 26s!"; next }
+	{ print } m && /^test\| snap 44 / { print "test| stat cpu 1 2[   41.59] watchdog: BUG: soft lockup" }' \
+	"$tmp/boot-1/ktap.log" > "$tmp/garbled/boot-1/ktap.log"
+/usr/bin/python3 "$report" "$tmp/garbled" > "$tmp/garbled.out" 2>&1
+ktap_check garbled-snapshot-dropped sh -c "grep -q 'level 2:1/mutex: 5 complete blocks' '$tmp/garbled.out' &&
+	grep -q 'console has 1 splat lines .*soft lockup' '$tmp/garbled.out' &&
+	grep -q 'level 2:1/spinlock: 6 complete blocks' '$tmp/garbled.out'"
 ktap_end

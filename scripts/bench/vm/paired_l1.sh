@@ -271,6 +271,9 @@ run_case() {
 	wait "$test_pid"
 	rc=$?
 	echo "l2 test rc=$rc $(grep seconds= "$test_dir/status" 2>/dev/null)"
+	# Splats in the test L2's console (soft lockups of starved vCPUs,
+	# RCU stalls, ...): the report counts them per case.
+	console-check "$test_dir/console.log" 2>&1 | sed 's/^/l2 console /'
 	sed 's/^/test| /' "$test_dir.ktap"
 	[ $rc = 0 ] || failed=1
 	if [ -n "$comp_pid" ]; then
