@@ -190,7 +190,7 @@ bench-quick: images
 # (scripts/qemu/build.sh, about 5 minutes once; needs the packages it
 # names). The filter's count and threshold are in TCG's terms
 # (docs/benchmarks.md, "Directed yield"). Four L1 boots of 4 blocks, two
-# locks: 29 minutes on an idle host. Results in results/bench/.
+# locks: 30 minutes on an idle host. Results in results/bench/.
 QEMU_PAUSE_FILTER_PATCH = scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch
 BENCH_YIELD_ARGS ?= --levels 4:1-1vm --arms "offrr off" --blocks 4 --boots 4 --pause-filter 300:65535 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
