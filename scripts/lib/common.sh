@@ -141,10 +141,10 @@ bench_dir() {
 }
 
 # bench_meta FILE KEY=TEXT|KEY:=NUMBER|KEY@=WORDS...: FILE as the JSON
-# object of a benchmark run: the commit, date, host CPUs, QEMU and load
-# average, then the given keys, a TEXT as a string, a NUMBER as a number,
-# WORDS as a list of strings. JSON-escaped, so arguments with quotes or
-# backslashes cannot break it.
+# object of a benchmark run: the commit, date, host CPUs, QEMU (version and
+# binary) and load average, then the given keys, a TEXT as a string, a
+# NUMBER as a number, WORDS as a list of strings. JSON-escaped, so
+# arguments with quotes or backslashes cannot break it.
 bench_meta() {
 	local file=$1
 	shift

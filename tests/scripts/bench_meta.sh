@@ -25,6 +25,7 @@ assert m["blocks"] == 8 and m["ratio"] == 0.5 and m["levels"] == ["2:1", "4:1"],
 ktap_check common-facts /usr/bin/python3 -c '
 import json, sys
 m = json.load(open(sys.argv[1]))
-assert list(m)[:5] == ["commit", "date", "host_cpus", "qemu", "loadavg_start"], list(m)
-assert isinstance(m["host_cpus"], int) and m["qemu"].startswith("QEMU"), m' "$tmp/meta.json"
+assert list(m)[:6] == ["commit", "date", "host_cpus", "qemu", "qemu_binary", "loadavg_start"], list(m)
+assert isinstance(m["host_cpus"], int) and m["qemu"].startswith("QEMU"), m
+assert m["qemu_binary"].endswith("qemu-system-x86_64"), m' "$tmp/meta.json"
 ktap_end
