@@ -130,6 +130,15 @@ vm_stopped_dead() {
 	grep -q '^dead' "$1/timed-out" 2>/dev/null
 }
 
+# vm_reset OUT: the guest that scripts/vm (--out OUT) ran ended by itself
+# without an exit status: it reset (a triple fault, or a panic or reboot,
+# under -no-reboot), as a 2-vCPU L1 under TCG sometimes does
+# (docs/nested-reliability.md). Not a time-out, not a QEMU error.
+vm_reset() {
+	[ ! -f "$1/timed-out" ] && grep -qx 'qemu_rc=0' "$1/status" 2>/dev/null &&
+		grep -qx 'status=none' "$1/status"
+}
+
 # bench_dir KIND OUT: OUT (created) if a benchmark was given --out, else a
 # new results_dir KIND.
 bench_dir() {

@@ -5,7 +5,9 @@
 # console tail instead of waiting forever; a guest's heartbeat tells one
 # that is only busy from one that stopped dead, and its registers and
 # local APICs are saved before it is killed (tests/run-all.sh retries a
-# nested suite only in the second case). Its nudge (--nudge) reaches the
+# nested suite only in the second case), and a guest that reset is told
+# from one that exited or timed out (paired.sh retries a 2-vCPU L1 only
+# then). Its nudge (--nudge) reaches the
 # guest as serial interrupts and leaves no trace on the console; with
 # --tcg-threads single one QEMU thread runs both vCPUs, and --icount
 # runs a guest in virtual time.
@@ -21,7 +23,7 @@ command -v qemu-system-x86_64 >/dev/null || ktap_missing_all "no qemu-system-x86
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 18
+ktap_begin 21
 "$vm" --initrd "$ECS_GUEST_INITRD" --smp two -- true 2> "$tmp/err"
 rc=$?
 ktap_check rejects-bad-smp [ $rc = 1 ]
@@ -41,6 +43,16 @@ ktap_check rejects-missing-kernel grep -q "kernel image '/nonexistent' not found
 rc=$?
 ktap_check passes-exit-status [ $rc = 3 ]
 ktap_check passes-output grep -qx hello "$tmp/ktap"
+# A guest that resets (here it reboots) ends without an exit status, and
+# vm_reset (paired.sh's retry of a 2-vCPU L1) tells it from one that
+# exited or timed out.
+"$vm" --initrd "$ECS_GUEST_INITRD" --smp 1 --mem 256M --out "$tmp/reset" -- reboot -f > /dev/null 2> "$tmp/err"
+rc=$?
+reset_told() {
+	[ $rc = 1 ] && grep -q 'ended without an exit status' "$tmp/err" &&
+		vm_reset "$tmp/reset" && ! vm_reset "$tmp/exit3"
+}
+ktap_check reset-told-from-exit reset_told
 "$vm" --initrd "$ECS_GUEST_INITRD" --tcg-threads single --smp 2 --mem 256M --out "$tmp/single" -- \
 	sh -c 'grep -c ^processor /proc/cpuinfo' > "$tmp/ktap" 2> "$tmp/err"
 ktap_check one-thread-runs-two-vcpus sh -c "grep -qx 2 '$tmp/ktap' && grep -q 'tcg_threads=single' '$tmp/single/status'"
@@ -76,9 +88,12 @@ hang_reported() {
 		grep -q 'ecs-vm: .* up at' "$tmp/err"
 }
 ktap_check hang-fails-with-console-tail hang_reported
+timeout_no_reset() { ! vm_reset "$tmp/hang"; }
+ktap_check timeout-is-no-reset timeout_no_reset
 # Before killing it, vm asked its QEMU where the vCPU was.
 ktap_check hang-dump-has-registers grep -q '^RIP=' "$tmp/hang/hang-registers.txt"
 ktap_check hang-dump-has-lapic grep -q 'local APIC state for CPU 0' "$tmp/hang/hang-registers.txt"
+ktap_check hang-dump-has-stack grep -Eq '^[0-9a-f]{16}: 0x[0-9a-f]{16} 0x' "$tmp/hang/hang-registers.txt"
 live_not_dead() { ! vm_stopped_dead "$tmp/hang"; }
 ktap_check live-guest-not-dead live_not_dead
 
