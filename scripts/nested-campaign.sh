@@ -9,7 +9,7 @@
 #                              [--busy SECONDS] [--nudge SECONDS]
 #                              [--test PATH] [--l2-append ARGS]
 #                              [--tcg-threads multi|single] [--icount SHIFT]
-#                              [--qemus "Q1 Q2 ..."]
+#                              [--qemus "Q1 Q2 ..."] [--l2-pin LIST]
 #
 # --test runs another test of the host image (a path under tests/, e.g.
 # nested/l2_boot.sh); --l2-append adds kernel arguments to every L2 it
@@ -21,7 +21,9 @@
 # binaries that the runs use in turn (run 1 the first, run 2 the second,
 # ...; default $ECS_QEMU or qemu-system-x86_64), so that builds are
 # compared run by run on the same host state; the summary gives each
-# one's pass count.
+# one's pass count. --l2-pin pins vCPU i of each L2 to the L1's CPU
+# i mod len(LIST) (comma-separated), so that no L2 vCPU moves between L1
+# CPUs.
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
@@ -39,6 +41,7 @@ l2_append=
 tcg_threads=multi
 icount=
 qemus=${ECS_QEMU:-qemu-system-x86_64}
+l2_pin=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--tcg-threads) tcg_threads=$2; shift 2 ;;
 	--icount) icount=$2; tcg_threads=single; shift 2 ;;
 	--qemus) qemus=$2; shift 2 ;;
+	--l2-pin) l2_pin=$2; shift 2 ;;
 	*) echo "unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -59,6 +63,13 @@ done
 case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the arguments on the L1's command line" >&2; exit 2 ;; esac
 l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"
 [ -z "$l2_append" ] || l1_append="$l1_append ecs.l2_append=$(echo "$l2_append" | tr ' ' '+')"
+case $l2_pin in '' | [0-9] | [0-9],[0-9] | [0-9],[0-9],[0-9] | [0-9],[0-9],[0-9],[0-9]) ;;
+*) echo "--l2-pin wants up to four L1 CPUs, comma-separated, got '$l2_pin'" >&2; exit 2 ;;
+esac
+for c in ${l2_pin//,/ }; do
+	[ "$c" -lt "$l1_smp" ] || { echo "--l2-pin: the L1 has no CPU $c (--l1-smp $l1_smp)" >&2; exit 2; }
+done
+[ -z "$l2_pin" ] || l1_append="$l1_append ecs.l2_pin=$l2_pin"
 out=$(results_dir nested-campaign "-l1smp$l1_smp-tcg$tcg_threads${icount:+-icount$icount}")
 read -ra qemu_list <<< "$qemus"
 [ ${#qemu_list[@]} -ge 1 ] || { echo "--qemus: no QEMU named" >&2; exit 2; }
@@ -67,7 +78,7 @@ for q in "${qemu_list[@]}"; do
 	command -v "$q" > /dev/null || { echo "--qemus: '$q' not found" >&2; exit 2; }
 	qemu_version="$qemu_version${qemu_version:+; }$("$q" --version | head -1) ($q)"
 done
-echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, icount ${icount:-off}, busy ${busy}s, nudge ${nudge}s; $qemu_version"
+echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, icount ${icount:-off}, busy ${busy}s, nudge ${nudge}s, L2 vCPUs pinned to ${l2_pin:-no CPU}; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0
 json="["
@@ -97,8 +108,8 @@ for i in $(seq 1 "$runs"); do
 		"$i" "$verdict" "$rc" "$secs" "$qemu")
 done
 json+="]"
-printf '{"commit":"%s","test":"%s","l2_append":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$(source_revision)" "$test" "$l2_append" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
+printf '{"commit":"%s","test":"%s","l2_append":"%s","l2_pin":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$(source_revision)" "$test" "$l2_append" "$l2_pin" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))

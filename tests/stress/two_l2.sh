@@ -8,12 +8,15 @@
 
 busy=$(ecs_cmdline busy_seconds)
 busy=${busy:-10}
+# ecs.l2_pin=LIST pins vCPU i of each L2 to this L1's CPU i mod len(LIST)
+# (scripts/nested-campaign.sh --l2-pin).
+pin=$(ecs_cmdline l2_pin)
 nested_prepare
 ktap_begin 2
 start=$(date +%s)
-l2_vm l2a /tmp/l2a --smp 2 -- /ecs/tests/lib/busy.sh "$busy" &
+l2_vm l2a /tmp/l2a --smp 2 ${pin:+--pin "$pin"} -- /ecs/tests/lib/busy.sh "$busy" &
 pid_a=$!
-l2_vm l2b /tmp/l2b --smp 2 -- /ecs/tests/lib/busy.sh "$busy" &
+l2_vm l2b /tmp/l2b --smp 2 ${pin:+--pin "$pin"} -- /ecs/tests/lib/busy.sh "$busy" &
 pid_b=$!
 wait $pid_a
 # shellcheck disable=SC2034 # rc_a and rc_b are read through eval below
