@@ -48,6 +48,11 @@ export ECS_KERNEL := $(BZIMAGE)
 export ECS_GUEST_INITRD := $(IMAGES)/guest.cpio
 export ECS_HOST_INITRD := $(IMAGES)/host.cpio
 export ECS_KERNEL_DIR := $(KERNEL_DIR)
+# The suite's L0 QEMU (scripts/setup.sh builds it: KERNEL_PIN's
+# QEMU_PATCHES on Debian's source); empty if it is not built, and then
+# scripts/vm runs qemu-system-x86_64, which make check refuses under CI.
+QEMU_PATCHES := $(shell sed -n 's/^QEMU_PATCHES=//p' KERNEL_PIN)
+export ECS_QEMU ?= $(shell scripts/qemu/build.sh --if-built $(QEMU_PATCHES))
 export ECS_VMLINUX := $(KDIR)/vmlinux
 # The debug kernel (scripts/kconfig/debug.config) that make check runs the
 # guest selftests on too.

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build QEMU's x86_64 system emulator (TCG, no GUI, no tools, no docs) from
-# Debian's source package, with patches of scripts/qemu/, into the cache,
-# for experiments on the L0 QEMU of the nested testbed
-# (docs/nested-reliability.md). Not part of setup or `make check`: the
-# suite runs Debian's binary QEMU (QEMU_SUITE in KERNEL_PIN).
+# Debian's source package, with patches of scripts/qemu/, into the cache.
+# scripts/setup.sh builds the suite's L0 QEMU so, with QEMU_PATCHES of
+# KERNEL_PIN (the fix of the 2-vCPU L1 fault, docs/nested-reliability.md),
+# and make exports it as ECS_QEMU; other patch sets are experiments
+# (make bench-yield's pause filter).
 #
-#   scripts/qemu/build.sh [PATCH...]
+#   scripts/qemu/build.sh [--if-built] [PATCH...]
 #
+# --if-built: print the build's path if it exists, else exit 1; never
+# build.
 # PATCH: files of scripts/qemu/ applied in order with patch -p1 (none: the
 # package as Debian ships it). The source is QEMU_SOURCE_VERSION of
 # KERNEL_PIN, fetched once with apt-get source from QEMU_SOURCE_SUITE
@@ -24,16 +27,13 @@ set -euo pipefail
 version=$(pin QEMU_SOURCE_VERSION)
 MESON_VERSION=1.5.0
 suite=$(pin QEMU_SOURCE_SUITE)
+if_built=
+[ "${1:-}" != --if-built ] || { if_built=1; shift; }
 patches=()
 for p in "$@"; do
 	[ -f "$p" ] || die "no patch '$p'"
 	patches+=("$(cd "$(dirname "$p")" && pwd)/$(basename "$p")")
 done
-for tool in ninja dpkg-source pkg-config flex bison; do
-	command -v $tool > /dev/null || die "$tool not found (apt-get install ninja-build dpkg-dev pkg-config flex bison)"
-done
-pkg-config --exists glib-2.0 pixman-1 || die "glib or pixman headers missing (apt-get install libglib2.0-dev libpixman-1-dev)"
-
 key=$(cat "$0" ${patches[@]+"${patches[@]}"} | sha256sum | cut -c1-16)
 src_dir=$ECS_CACHE/qemu/src
 out=$ECS_CACHE/qemu/${version#*:}-$key
@@ -41,6 +41,12 @@ if [ -x "$out/build/qemu-system-x86_64" ] && [ -x "$out/qemu-system-x86_64" ]; t
 	echo "$out/qemu-system-x86_64"
 	exit 0
 fi
+[ -z "$if_built" ] || exit 1
+
+for tool in ninja dpkg-source pkg-config flex bison; do
+	command -v $tool > /dev/null || die "$tool not found (apt-get install ninja-build dpkg-dev pkg-config flex bison)"
+done
+pkg-config --exists glib-2.0 pixman-1 || die "glib or pixman headers missing (apt-get install libglib2.0-dev libpixman-1-dev)"
 
 # The source package, once.
 upstream=${version#*:}
