@@ -21,11 +21,13 @@ refused() {
 	fi
 }
 
-ktap_begin 9
+ktap_begin 12
 refused pipe-zero "--pipe wants 1-64 pairs, got '0'" --pipe 0
 refused pipe-too-many "--pipe wants 1-64 pairs, got '65'" --pipe 65
 refused nothing-to-run "nothing to run" --lockbench ""
 refused unknown-level "unknown level '3:1'" --levels 3:1
+refused levels-of-two-l1-shapes "levels '2:1 4:2' mix a 1-vCPU and a 2-vCPU L1" --levels "2:1 4:2"
+refused icount-out-of-range "--icount wants a shift of 0-10, got '11'" --icount 11
 refused pause-filter-one-number "--pause-filter wants COUNT:THRESH, each 1-65535, got '300'" --pause-filter 300
 refused pause-filter-zero "--pause-filter wants COUNT:THRESH, each 1-65535, got '0:100'" --pause-filter 0:100
 refused pause-filter-too-big "--pause-filter wants COUNT:THRESH, each 1-65535, got '300:65536'" --pause-filter 300:65536
@@ -33,4 +35,5 @@ refused pause-filter-too-big "--pause-filter wants COUNT:THRESH, each 1-65535, g
 refused valid-options-need-make "run through make bench" --lockbench "" --pipe 2 --levels "2:1"
 refused valid-yield-options-need-make "run through make bench" --levels 4:1-1vm --arms "offrr off v2rr v2" \
 	--pause-filter 300:65535
+refused valid-two-cpu-levels-need-make "run through make bench" --levels "2:2 4:2"
 ktap_end

@@ -18,6 +18,11 @@
 #                   loops (the paper's two VMs per CPU)
 #              4:1-1vm a 4-vCPU L2 alone: a spinning vCPU has three others
 #                   to yield to, so a directed yield has a choice to make
+#              2:2  (a 2-vCPU L1) the 2-vCPU L2 alone, vCPU i on L1 CPU i
+#                   (negative control of 4:2)
+#              4:2  (a 2-vCPU L1) the 2-vCPU L2 and the competitor, vCPU i
+#                   of each pinned to L1 CPU i, as the paper pins them: two
+#                   VMs per CPU, and a waiter can run beside its holder
 #   arms       off    no extension (kvm.ecs_slice_us=0, KVM's default)
 #              v2     KVM granting slice extensions of US microseconds by
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
@@ -190,13 +195,20 @@ run_case() {
 	level=$1
 	lock=$2
 	params=$3
+	pin=
 	case $level in
 	1:1) smp=1 competitor= ;;
 	2:1) smp=2 competitor= ;;
 	4:1) smp=2 competitor=1 ;;
 	4:1-1vm) smp=4 competitor= ;;
+	2:2) smp=2 competitor='' pin=0,1 ;;
+	4:2) smp=2 competitor=1 pin=0,1 ;;
 	*) echo "paired_l1: unknown level '$level'" >&2; exit 2 ;;
 	esac
+	if [ -n "$pin" ] && [ "$(grep -c ^processor /proc/cpuinfo)" -lt 2 ]; then
+		echo "paired_l1: level $level needs a 2-vCPU L1, this one has one CPU" >&2
+		exit 2
+	fi
 	tag=$(echo "$level" | tr ':' 'x')-$lock
 	test_dir=/tmp/test-$tag
 	comp_dir=/tmp/comp-$tag
@@ -206,14 +218,14 @@ run_case() {
 	arm_set off
 	comp_pid='' comp_qemu=''
 	if [ -n "$competitor" ]; then
-		l2_vm "comp-$tag" "$comp_dir" --smp 2 --cpu host,migratable=off -- sh -c \
+		l2_vm "comp-$tag" "$comp_dir" --smp 2 ${pin:+--pin $pin} --cpu host,migratable=off -- sh -c \
 			"echo load-started; (while :; do :; done) & (while :; do :; done) & exec sleep 86400" &
 		comp_pid=$!
 	fi
 	workload=
 	[ "$lock" != pipe ] || workload="--pipe $pipe"
 	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
-	l2_vm "test-$tag" "$test_dir" --smp $smp --cpu host,migratable=off -- \
+	l2_vm "test-$tag" "$test_dir" --smp $smp ${pin:+--pin $pin} --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
 		"$snapshots" $params &
 	test_pid=$!
