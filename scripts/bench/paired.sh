@@ -275,13 +275,15 @@ while [ $good -lt "$boots" ]; do
 		order="$order${order:+;}${square[$(((b + boot - 1) % nsq))]}"
 	done
 	# The test L2's snapshots per case: every phase takes phase + 2, and
-	# one more when a switch outlasts a second; then a margin. A snapshot
+	# one or two more when a switch outlasts a second; then a margin (with
+	# one extra a phase, the last of 24 blocks found the L2 done, run
+	# 20261207T103019Z-28195cc). A snapshot
 	# took 1-3 s in an overcommitted nested guest and about 7 s at 4:1
 	# while it forked (run 20261206T135814Z-559da58, whose test L2s hit the
 	# former 3 s a snapshot limit after 147 of 216), 1.5 and 3.2 s since it
 	# does not (run 20261207T013238Z-44832cf), so a case is an L2 boot
 	# (about 60 s) and up to 8 s each.
-	snapshots=$((warmup + blocks * narms * (phase + 3) + 8))
+	snapshots=$((warmup + blocks * narms * (phase + 4) + 8))
 	l2_timeout=$((snapshots * 8 + 400))
 	nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
 	[ -z "$pipe" ] || nworkloads=$((nworkloads + 1))
