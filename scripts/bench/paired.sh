@@ -18,10 +18,10 @@
 #                  L1; 2:2, 4:2 on a 2-vCPU L1, an opt-in: see
 #                  scripts/bench/vm/paired_l1.sh). A run's levels share
 #                  its L1 boots, so they are all of one L1 shape. A 2-vCPU
-#                  L1 is not dependable under TCG (docs/nested-reliability.md):
-#                  a boot of one that reset (QEMU ended, no exit status,
-#                  no time-out) is not a result; another boot replaces
-#                  it, up to --boots more
+#                  L1 runs on one TCG thread, the one way it is dependable
+#                  (docs/nested-reliability.md); a boot of one that reset
+#                  (QEMU ended, no exit status, no time-out) is not a
+#                  result, and another boot replaces it, up to --boots more
 #   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep, offrr,
 #                  v2rr: see
 #                  scripts/bench/vm/paired_l1.sh); the first is the

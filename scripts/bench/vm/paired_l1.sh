@@ -22,7 +22,8 @@
 #                   (negative control of 4:2)
 #              4:2  (a 2-vCPU L1) the 2-vCPU L2 and the competitor, vCPU i
 #                   of each pinned to L1 CPU i, as the paper pins them: two
-#                   VMs per CPU, and a waiter can run beside its holder
+#                   VMs per CPU (that L1 runs on one TCG thread, so its CPUs
+#                   take turns: a waiter still never runs beside its holder)
 #   arms       off    no extension (kvm.ecs_slice_us=0, KVM's default)
 #              v2     KVM granting slice extensions of US microseconds by
 #                     itself after host-interrupt exits (kvm.ecs_slice_us,
