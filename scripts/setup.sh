@@ -84,12 +84,6 @@ qemu-system-x86_64 --version | grep -q 'version 10\.' ||
 [ "$(dpkg-query -W -f '${Version}' libc6)" = "$libc_before" ] ||
 	die "libc6 changed from $libc_before: the trixie pin failed; fix /etc/apt/preferences.d"
 
-# The suite's L0 QEMU: Debian's source of QEMU_SOURCE_VERSION with
-# QEMU_PATCHES (the fix of the 2-vCPU L1 fault), cached by its key; make
-# exports it as ECS_QEMU. About 4 minutes on two cores, once.
-read -ra qemu_patches <<< "$(pin QEMU_PATCHES)"
-suite_qemu=$(cd "$ECS_REPO" && scripts/qemu/build.sh "${qemu_patches[@]}") || die "building the suite's QEMU failed"
-
 # Rust: the machine's rustup toolchain plus rust-src and bindgen.
 command -v rustup >/dev/null || die "rustup not found: this setup uses the machine's rustup toolchain"
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
@@ -175,4 +169,11 @@ if [ ! -f "$stock/.complete" ]; then
 	mv "$stock.tmp" "$stock"
 	touch "$stock/.complete"
 fi
+# The suite's L0 QEMU: Debian's source of QEMU_SOURCE_VERSION with
+# QEMU_PATCHES (the fix of the 2-vCPU L1 fault), cached by its key; make
+# exports it as ECS_QEMU. About 4 minutes on two cores, once; last, so
+# that a wrong kernel pin is refused before anything is built.
+read -ra qemu_patches <<< "$(pin QEMU_PATCHES)"
+suite_qemu=$(cd "$ECS_REPO" && scripts/qemu/build.sh "${qemu_patches[@]}") || die "building the suite's QEMU failed"
+
 log "setup done: $KERNEL_PACKAGE $KERNEL_DEBIAN_VERSION, $("$suite_qemu" --version | head -1) ($suite_qemu), $(rustc --version), $(bindgen --version)"
