@@ -595,7 +595,11 @@ def main():
              f"  arms {' '.join(labels)} (ratios against {labels[0]}); lockbench {meta['lockbench']}; "
              + (f"policy {meta.get('policy_args', '-')}; " if "count" in arms or "v1" in arms else "")
              + f"v2 slice {meta.get('slice_us', '-')} us; {meta['phase_s']} s phases",
-             "  nested TCG figures: a 1-vCPU L1 under QEMU TCG, its L2s under the L1's KVM",
+             f"  nested TCG figures: a {meta.get('l1_vcpus', 1)}-vCPU L1 under QEMU TCG"
+             + (" (one TCG thread: its CPUs take turns)" if meta.get("l1_tcg_threads") == "single"
+                and meta.get("l1_vcpus", 1) > 1 else "")
+             + (f", icount shift {meta['icount']} (virtual time)" if meta.get("icount", "off") != "off" else "")
+             + ", its L2s under the L1's KVM",
              "  PAUSE exits: " + ("; ".join(f"kvm_amd pause filter {f}" for f in sorted(filters) if f)
                                   if any(f and "count=0" not in f and "none" not in f for f in filters)
                                   else "none (no pause filter: spinning L2 vCPUs reach directed yield only"
