@@ -59,11 +59,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -f "${ECS_KERNEL:-}" ] && [ -f "${ECS_HOST_INITRD:-}" ] || { echo "run through make campaign" >&2; exit 2; }
-# A 2-vCPU L1 is dependable on one TCG thread (with the suite's QEMU), not
-# with a thread per vCPU (docs/nested-reliability.md).
-if [ -z "$tcg_threads" ]; then
-	if [ "$l1_smp" -gt 1 ]; then tcg_threads=single; else tcg_threads=multi; fi
-fi
+[ -n "$tcg_threads" ] || tcg_threads=$(l1_tcg_threads "$l1_smp")
 [ -f "$repo/tests/$test" ] || { echo "--test: no tests/$test" >&2; exit 2; }
 case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the arguments on the L1's command line" >&2; exit 2 ;; esac
 l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"

@@ -134,18 +134,17 @@ for a in $arms; do
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }
-# A 2-vCPU L1 runs on one TCG thread, the one way it is dependable
-# (docs/nested-reliability.md): its CPUs take turns, so an idle CPU must
-# halt to hand over its turn, not poll.
-l1_append="idle=poll" l1_threads=multi
-[ "$l1_smp" = 1 ] || l1_append="" l1_threads=single
-# Under icount an idle CPU that halts lets the clock jump to its next
-# timer (sleep=off); one that polls spends host time on it.
+l1_threads=$(l1_tcg_threads "$l1_smp")
 case $icount in
 '') ;;
-[0-9] | 10) l1_append="" l1_threads=single ;;
+[0-9] | 10) l1_threads=single ;;
 *) echo "bench: --icount wants a shift of 0-10, got '$icount'" >&2; exit 2 ;;
 esac
+# An L1 on one thread halts when idle: its CPUs take turns, and under
+# icount a halt lets the clock jump to the next timer (sleep=off), where
+# polling would spend its turn or host time.
+l1_append=
+[ "$l1_threads" = single ] || l1_append="idle=poll"
 if [ -n "$pause_filter" ]; then
 	pf_count=${pause_filter%%:*} pf_thresh=${pause_filter#*:}
 	case $pause_filter in *:*) ;; *) pf_count= ;; esac

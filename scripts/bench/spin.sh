@@ -91,11 +91,8 @@ for s in $scenarios; do
 		phases=$((allowance + 15 + 6 * (seconds + 5)))
 		timeout=$((2 * (allowance + 15) + phases + 300))
 		echo "bench-spin: $s run $n: $guests $l2_vcpus-vCPU L2(s) in a $l1_cpus-vCPU L1 (up to ${timeout}s) ..." >&2
-		# A 2-vCPU L1 runs on one TCG thread, the one way it is dependable
-		# (docs/nested-reliability.md); its CPUs take turns, so they halt
-		# when idle instead of polling through their turn.
-		threads=multi idle=idle=poll
-		[ "$l1_cpus" = 1 ] || threads=single idle=
+		threads=$(l1_tcg_threads "$l1_cpus") idle=
+		[ "$threads" = single ] || idle=idle=poll
 		"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp "$l1_cpus" --mem 2G \
 			--tcg-threads "$threads" --append "${idle:+$idle }ecs.l2_timeout=$((phases + 200))" --name "bench-spin-$s" \
 			--out "$out/$s-$n" --timeout "$timeout" \

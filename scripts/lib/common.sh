@@ -130,6 +130,14 @@ vm_stopped_dead() {
 	grep -q '^dead' "$1/timed-out" 2>/dev/null
 }
 
+# l1_tcg_threads VCPUS: how many QEMU threads an L1 host of VCPUS vCPUs
+# runs on (scripts/vm --tcg-threads). A 2-vCPU L1 is dependable only on
+# one thread, with the suite's QEMU (docs/nested-reliability.md); its CPUs
+# then take turns, so such an L1 must halt when idle, not poll.
+l1_tcg_threads() {
+	if [ "$1" -gt 1 ]; then echo single; else echo multi; fi
+}
+
 # vm_reset OUT: the guest that scripts/vm (--out OUT) ran ended by itself
 # without an exit status: it reset (a triple fault, or a panic or reboot,
 # under -no-reboot), as a 2-vCPU L1 under TCG sometimes does
