@@ -7,10 +7,17 @@
 # do not.
 . /ecs/tests/lib/ktap.sh
 seconds=${1:-10}
-# A loop per vCPU leaves only the moments between its iterations and the
-# start-up of the shells idle; 10% is far above that and far below the
-# half a missing loop on two vCPUs would leave.
+# A loop per vCPU leaves only the start-up of the shells and the moments
+# it waits for its clock reads idle; 10% is far above that and far below
+# the half a missing loop on two vCPUs would leave.
 BUSY_IDLE_MAX_PCT=10
+# Shell-builtin iterations between two clock reads. Each read forks
+# date(1), and the loop's vCPU is idle until that child has run, which
+# may be on a vCPU whose host CPU is busy elsewhere: with a read per
+# iteration, an L2 of a 2-vCPU L1 on one TCG thread measured 13% idle
+# (results/nested-campaign/20261207T100712Z-85f8728-dirty-l1smp2-tcgsingle,
+# run 4). A few hundred iterations take some milliseconds even in an L2.
+SPINS_PER_CLOCK_READ=500
 
 # idle and total jiffies of all CPUs so far: "IDLE TOTAL".
 cpu_jiffies() {
@@ -24,7 +31,10 @@ idle0=$1 total0=$2
 end=$(($(date +%s) + seconds))
 i=0
 while [ $i -lt "$(nproc)" ]; do
-	(while [ "$(date +%s)" -lt $end ]; do :; done) &
+	(while [ "$(date +%s)" -lt $end ]; do
+		n=0
+		while [ $n -lt $SPINS_PER_CLOCK_READ ]; do n=$((n + 1)); done
+	done) &
 	i=$((i + 1))
 done
 wait
