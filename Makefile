@@ -165,22 +165,20 @@ campaign: images
 # switched at runtime in paired phases inside one L1 and one L2 boot,
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
-# scripts/bench/paired.sh. bench is off against v2 at 1:1 (the
-# negative control), 2:1 and 4:1, a spinlock, a mutex and the pipe
-# ping-pong (the harm detector), two L1 boots of 4 blocks each: 8 blocks
-# per case, the size of the idle-host runs in docs/benchmarks.md. The
-# whole took 65 minutes from a warm cache in run 20261207T031107Z-d8f81b4
-# (boots of 30 and 35 minutes, 10 of them lost to an L2 that died
-# booting, since fixed). bench-quick is the spinlock at 2:1 and
-# 4:1 in one boot, 11-17 minutes: 10.6 in run 20261207T000119Z-5c7d71a,
-# 16.9 in run 20261207T013238Z-44832cf, where the hypervisor under this
-# machine took 0.5-0.7 CPUs at 4:1. Other arms (v2keep, v2any, v2lazy, an A/A
-# "off off") and more blocks through BENCH_ARGS; blocks are whole
-# Williams designs (2 rows for two arms, 6 for three). The slice
-# (--slice-us, default 4000) is scaled for TCG as in bench-host.
-BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 4 --boots 2 \
+# scripts/bench/paired.sh. Both run the L1 in deterministic virtual time
+# (--icount 5: host load moves no phase; an A/A pair there gave 0.99
+# [0.93, 1.05] over 23 blocks, run 20261207T103019Z-28195cc). bench is
+# off against v2 at 1:1 (the negative control), 2:1 and 4:1, a
+# spinlock, a mutex and the pipe ping-pong (the harm detector), two L1
+# boots of 8 blocks each: 16 blocks per case. bench-quick is the
+# spinlock at 2:1 and 4:1, 8 blocks in one boot. Other arms (v2keep,
+# v2any, v2lazy, an A/A "off off"), host time (no --icount) and more
+# blocks through BENCH_ARGS; blocks are whole Williams designs (2 rows
+# for two arms, 6 for three). The slice (--slice-us, default 4000) is
+# scaled for TCG as in bench-host.
+BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 8 --boots 2 --icount 5 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000" --pipe 1
-BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off v2" --blocks 4 --boots 1
+BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off v2" --blocks 8 --boots 1 --icount 5
 bench: images
 	scripts/bench/paired.sh $(BENCH_ARGS)
 bench-quick: images

@@ -36,7 +36,8 @@ HISTOGRAM_BUCKETS = 32
 RSEQ_STALL_BUCKET = 9
 # Under TCG the L1's clock is host time: a phase in which other host work
 # and steal took more than this many host CPUs on average may be slowed by
-# them, and is flagged (docs/benchmarks.md, "Host load").
+# them, and is flagged (docs/benchmarks.md, "Host load"). Under icount it
+# counts instructions, and host load moves no phase.
 HOST_OTHER_CPUS_MAX = 0.1
 # /proc/stat's ticks: USER_HZ, 100 on x86.
 USER_HZ = 100
@@ -464,12 +465,13 @@ def quiet(m):
     return h["other_cpus"] + h.get("steal_cpus", 0) <= HOST_OTHER_CPUS_MAX
 
 
-def host_lines(labels, complete):
+def host_lines(labels, complete, virtual_time):
     """How fast each arm's L1 ran: its kernel time per exit, the host CPU
     its vCPU thread got and how busy the rest of the host was (where the
-    run recorded host.log); which blocks had a phase on a busy host.
-    Returns the lines, whether every phase has host figures, and the
-    indexes of the quiet blocks."""
+    run recorded host.log); which blocks had a phase on a busy host, unless
+    the L1 ran in virtual time. Returns the lines, whether every phase has
+    host figures, and the indexes of the quiet blocks (all of them in
+    virtual time)."""
     if not complete:
         return [], False, []
     has_host = all("host" in m for b in complete for m in b.values())
@@ -495,6 +497,9 @@ def host_lines(labels, complete):
     if not has_host:
         lines.append("  host load: not recorded (a run before host.log)")
         return lines, False, []
+    if virtual_time:
+        lines.append("  host load moves no phase: the L1's clock counts instructions (icount)")
+        return lines, True, list(range(len(complete)))
     quiet_blocks = [k for k, b in enumerate(complete) if all(quiet(m) for m in b.values())]
     if len(quiet_blocks) < len(complete):
         lines.append(f"  host busy (other load and steal above {HOST_OTHER_CPUS_MAX} CPUs) in "
@@ -552,6 +557,9 @@ def main():
         sys.exit(2)
     out = Path(sys.argv[1])
     meta = json.loads((out / "meta.json").read_text())
+    # paired.sh names each boot of a 2-vCPU L1 that reset and was replaced.
+    resets_file = out / "l1-resets"
+    resets = resets_file.read_text().split("\n")[:-1] if resets_file.exists() else []
     arms = meta["arms"]
     labels = [a if arms[:i].count(a) == 0 else f"{a}#{arms[:i].count(a) + 1}"
               for i, a in enumerate(arms)]
@@ -599,7 +607,8 @@ def main():
              + (" (one TCG thread: its CPUs take turns)" if meta.get("l1_tcg_threads") == "single"
                 and meta.get("l1_vcpus", 1) > 1 else "")
              + (f", icount shift {meta['icount']} (virtual time)" if meta.get("icount", "off") != "off" else "")
-             + ", its L2s under the L1's KVM",
+             + ", its L2s under the L1's KVM"
+             + (f"; L1 boots that reset and were replaced: {len(resets)} ({', '.join(resets)})" if resets else ""),
              "  PAUSE exits: " + ("; ".join(f"kvm_amd pause filter {f}" for f in sorted(filters) if f)
                                   if any(f and "count=0" not in f and "none" not in f for f in filters)
                                   else "none (no pause filter: spinning L2 vCPUs reach directed yield only"
@@ -634,7 +643,7 @@ def main():
         lines += ext_lines
         lines += preemption_table(labels, complete)
         lines += yield_table(labels, complete)
-        h_lines, has_host, quiet_blocks = host_lines(labels, complete)
+        h_lines, has_host, quiet_blocks = host_lines(labels, complete, meta.get("icount", "off") != "off")
         lines += h_lines
         rs_lines, rs_summary = rseq_lines(labels, complete, rng)
         lines += rs_lines

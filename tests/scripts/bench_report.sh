@@ -31,7 +31,7 @@ report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 17
+ktap_begin 18
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -218,6 +218,24 @@ ktap_check host-load sh -c "$(declare -f near); near '$(get 2:1/spinlock through
 	[ '$(get 2:1/spinlock throughput_quiet_host blocks)' = 4 ] &&
 	grep -q 'host busy (other load and steal above 0.1 CPUs) in 2 of 6 blocks' '$tmp/report.txt' &&
 	[ \$(grep -c 'host load: not recorded' '$tmp/report.txt') = 4 ]"
+
+# The same run in virtual time (icount) with a replaced 2-vCPU L1 boot:
+# host load moves no phase, so no block is flagged and there is no
+# quiet-host ratio; the report names the boot that reset.
+mkdir "$tmp/icount"
+cp -r "$tmp/boot-1" "$tmp/icount/"
+/usr/bin/python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+m.update(icount="5", l1_vcpus=2, l1_tcg_threads="single")
+json.dump(m, open(sys.argv[2], "w"))' "$tmp/meta.json" "$tmp/icount/meta.json"
+echo "boot 2" > "$tmp/icount/l1-resets"
+/usr/bin/python3 "$report" "$tmp/icount" > "$tmp/icount.out" 2>&1
+ktap_check virtual-time-unflagged-resets-named sh -c "grep -q 'icount shift 5 (virtual time)' '$tmp/icount.out' &&
+	grep -q 'L1 boots that reset and were replaced: 1 (boot 2)' '$tmp/icount.out' &&
+	grep -q 'host load moves no phase' '$tmp/icount.out' &&
+	! grep -q 'host busy' '$tmp/icount.out' &&
+	! grep -q 'quiet-host blocks only' '$tmp/icount.out'"
 
 # Two boots: the second is the first with 2:1/spinlock and 4:1/spinlock
 # swapped, so 2:1/spinlock's v1 runs 1.5x faster in one boot and 0.5x in
