@@ -170,13 +170,15 @@ campaign: images
 # [0.93, 1.05] over 23 blocks, run 20261207T103019Z-28195cc). bench is
 # off against v2 at 1:1 (the negative control), 2:1 and 4:1, a
 # spinlock, a mutex and the pipe ping-pong (the harm detector), two L1
-# boots of 8 blocks each: 16 blocks per case. bench-quick is the
-# spinlock at 2:1 and 4:1, 8 blocks in one boot. Other arms (v2keep,
+# boots of 4 blocks each: 8 blocks per case, about 40 s of host time
+# each at 2:1, enough for "helps" or "harms" at 10% but not for "no
+# harm", which takes about 34 (one case at a time through BENCH_ARGS).
+# bench-quick is the spinlock at 2:1 and 4:1, 8 blocks in one boot. Other arms (v2keep,
 # v2any, v2lazy, an A/A "off off"), host time (no --icount) and more
 # blocks through BENCH_ARGS; blocks are whole Williams designs (2 rows
 # for two arms, 6 for three). The slice (--slice-us, default 4000) is
 # scaled for TCG as in bench-host.
-BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 8 --boots 2 --icount 5 \
+BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 4 --boots 2 --icount 5 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000" --pipe 1
 BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off v2" --blocks 8 --boots 1 --icount 5
 bench: images
