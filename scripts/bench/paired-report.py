@@ -29,6 +29,14 @@ BOOTSTRAP_SEED = 20261205
 HELPS_ABOVE = 1.05
 HARMS_BELOW = 0.95
 HISTOGRAM_BUCKETS = 32
+# A wait percentile gets a verdict only where every phase of the level had
+# at least this many samples beyond it (1,000 acquisitions for p99, 10,000
+# for p99.9): with fewer, a phase's p99.9 is its one or two longest waits,
+# and an A/A pair under icount called p99.9 "harms" at 1.61 [1.20, 2.25]
+# with 2,194 to 4,658 acquisitions a phase (run 20261207T123516Z-f7676bd,
+# docs/benchmarks.md).
+PERCENTILE_TAIL_MIN = 10
+WAIT_QUANTILES = {"p99_wait_ns": 0.99, "p999_wait_ns": 0.999}
 # rseq_slice_load (--rseq): a granted section counts as stalled when the
 # longest gap after its grant reaches 2^9 = 512 us, its log2 bucket 9 or
 # above (docs/benchmarks.md): far beyond rseq's 50 us bound and a noise
@@ -681,6 +689,12 @@ def main():
                 est, ci = estimate(pairs, mean_log_ratio, rng)
                 res[key] = {"ratio": est, "ci95": ci, "verdict": verdict(ci, lower),
                             "blocks_for_5pct": blocks_needed(pairs)}
+                if key in WAIT_QUANTILES:
+                    need = round(PERCENTILE_TAIL_MIN / (1 - WAIT_QUANTILES[key]))
+                    fewest = min(b[j]["acquisitions"] for b in complete for j in (0, i))
+                    if fewest < need:
+                        res[key].update(verdict="too few samples", fewest_per_phase=fewest,
+                                        needs_per_phase=need)
                 if key == "throughput":
                     res[key]["per_boot"], res[key]["boots_agree"] = per_boot(complete_keys, pairs, rng)
             if has_host and len(quiet_blocks) < len(complete):
@@ -722,6 +736,10 @@ def main():
                              f"{fmt_ci(q['ratio'], q['ci95'])} -> {q['verdict']}")
             lines.append(f"  {'':{len(label)}}   p99 wait {fmt_ci(p['ratio'], p['ci95'])} -> {p['verdict']}; "
                          f"p99.9 wait {fmt_ci(p3['ratio'], p3['ci95'])} -> {p3['verdict']}")
+            for name_q, q in (("p99", p), ("p99.9", p3)):
+                if "needs_per_phase" in q:
+                    lines.append(f"  {'':{len(label)}}   ({name_q}: a phase had {q['fewest_per_phase']} samples,"
+                                 f" {q['needs_per_phase']} are needed for {PERCENTILE_TAIL_MIN} beyond it)")
             lines.append(f"  {'':{len(label)}}   lost to a preempted holder {fmt_ci(lost['ratio'], lost['ci95'])}; "
                          "in-section preemptions avoided "
                          + (f"{fmt_ci(res['avoided']['fraction'], res['avoided']['ci95'], 100, 1)}%"

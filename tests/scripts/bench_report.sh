@@ -10,7 +10,8 @@
 # a block with a missing arm are left out. rcu_membench's samples are cut
 # into phases by the snapshots' uptimes: a grace period between two phases
 # counts in neither. rseq_slice_load's granted sections count as stalled
-# from a 512 us gap on, not below. The run is of the older kind that
+# from a 512 us gap on, not below. A wait percentile gets a verdict only
+# with 10 samples beyond it in every phase. The run is of the older kind that
 # paired.sh can no longer make but the report must still read: arms off
 # and v1 (the removed ecs_host policy module), its policy_args in
 # meta.json, and KVM samples with ecs_extension_polls, a stat of that
@@ -31,7 +32,7 @@ report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 18
+ktap_begin 19
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -181,6 +182,12 @@ ktap_check inconclusive sh -c "[ '$(get 2:1/mutex throughput verdict)' = inconcl
 ktap_check warmup-and-incomplete-left-out [ "$(get 2:1/spinlock blocks)" = 6 ]
 # off's p99 is 2^20.5 ns, v1's 2^12.5 ns: a ratio of 2^-8.
 ktap_check p99-from-histogram near "$(get 2:1/spinlock p99_wait_ns ratio)" 0.00390625 0.0001
+# 8,000 acquisitions in off's phases (12,000 in v1's) are enough for a
+# p99 verdict (1,000 needed) and too few for a p99.9 one (10,000).
+ktap_check percentile-needs-samples sh -c "[ '$(get 2:1/spinlock p99_wait_ns verdict)' = helps ] &&
+	[ '$(get 2:1/spinlock p999_wait_ns verdict)' = 'too few samples' ] &&
+	[ '$(get 2:1/spinlock p999_wait_ns fewest_per_phase)' = 8000 ] &&
+	grep -q 'p99.9: a phase had 8000 samples, 10000 are needed' '$tmp/report.txt'"
 ktap_check lost-ratio-of-sums near "$(get 2:1/spinlock lost_to_preempted ratio)" 0.25 0.001
 ktap_check rcu-cut-by-phase sh -c "$(declare -f near); near '$(get 2:1/spinlock rcu_gp_p99_us ratio)' 0.25 0.001 &&
 	near '$(get 2:1/spinlock rcu_peak_bytes ratio)' 0.25 0.001 && [ '$(get 2:1/spinlock rcu_gp_p99_us verdict)' = helps ]"
