@@ -25,7 +25,9 @@
 # i mod len(LIST) (comma-separated), so that no L2 vCPU moves between L1
 # CPUs.
 #
-# Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`).
+# Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`;
+# for a debug L1, `make campaign ECS_KERNEL=<debug bzImage>
+# ECS_HOST_INITRD=<debug host-default-l2.cpio>`, docs/nested-reliability.md).
 # Writes results/nested-campaign/<time>-<commit>/{runs.json,run-N/...};
 # a failed run keeps its console log, and its tail is printed.
 set -uo pipefail
@@ -79,6 +81,7 @@ for q in "${qemu_list[@]}"; do
 	command -v "$q" > /dev/null || { echo "--qemus: '$q' not found" >&2; exit 2; }
 	qemu_version="$qemu_version${qemu_version:+; }$("$q" --version | head -1) ($q)"
 done
+echo "# L1 kernel $ECS_KERNEL, initramfs $ECS_HOST_INITRD"
 echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, icount ${icount:-off}, busy ${busy}s, nudge ${nudge}s, L2 vCPUs pinned to ${l2_pin:-no CPU}; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0
@@ -109,8 +112,8 @@ for i in $(seq 1 "$runs"); do
 		"$i" "$verdict" "$rc" "$secs" "$qemu")
 done
 json+="]"
-printf '{"commit":"%s","test":"%s","l2_append":"%s","l2_pin":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$(source_revision)" "$test" "$l2_append" "$l2_pin" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
+printf '{"commit":"%s","kernel":"%s","host_initrd":"%s","test":"%s","l2_append":"%s","l2_pin":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$(source_revision)" "$ECS_KERNEL" "$ECS_HOST_INITRD" "$test" "$l2_append" "$l2_pin" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))
