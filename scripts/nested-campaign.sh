@@ -10,6 +10,7 @@
 #                              [--test PATH] [--l2-append ARGS]
 #                              [--tcg-threads multi|single] [--icount SHIFT]
 #                              [--qemus "Q1 Q2 ..."] [--l2-pin LIST]
+#                              [--l2-timeout SECONDS]
 #
 # --test runs another test of the host image (a path under tests/, e.g.
 # nested/l2_boot.sh); --l2-append adds kernel arguments to every L2 it
@@ -23,7 +24,10 @@
 # compared run by run on the same host state; the summary gives each
 # one's pass count. --l2-pin pins vCPU i of each L2 to the L1's CPU
 # i mod len(LIST) (comma-separated), so that no L2 vCPU moves between L1
-# CPUs.
+# CPUs. --l2-timeout is each L2's limit inside the L1 (default 4 x busy
+# + 150 s); the L1's is 150 s more, the time it needs to boot and start
+# them. A debug L1 boots in about a minute and takes another one and a
+# half before its L2s start: give it --l2-timeout 900.
 #
 # Needs ECS_KERNEL and ECS_HOST_INITRD (make sets them: `make campaign`;
 # for a debug L1, `make campaign ECS_KERNEL=<debug bzImage>
@@ -44,6 +48,7 @@ tcg_threads=
 icount=
 qemus=${ECS_QEMU:-qemu-system-x86_64}
 l2_pin=
+l2_timeout=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--icount) icount=$2; tcg_threads=single; shift 2 ;;
 	--qemus) qemus=$2; shift 2 ;;
 	--l2-pin) l2_pin=$2; shift 2 ;;
+	--l2-timeout) l2_timeout=$2; shift 2 ;;
 	*) echo "unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -64,7 +70,9 @@ done
 [ -n "$tcg_threads" ] || tcg_threads=$(l1_tcg_threads "$l1_smp")
 [ -f "$repo/tests/$test" ] || { echo "--test: no tests/$test" >&2; exit 2; }
 case $l2_append in *+*) echo "--l2-append: no '+' please, it separates the arguments on the L1's command line" >&2; exit 2 ;; esac
-l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$((busy * 4 + 150))"
+l2_timeout=${l2_timeout:-$((busy * 4 + 150))}
+case $l2_timeout in '' | *[!0-9]* | 0) echo "--l2-timeout wants seconds, got '$l2_timeout'" >&2; exit 2 ;; esac
+l1_append="ecs.busy_seconds=$busy ecs.l2_timeout=$l2_timeout"
 [ -z "$l2_append" ] || l1_append="$l1_append ecs.l2_append=$(echo "$l2_append" | tr ' ' '+')"
 case $l2_pin in '' | [0-9] | [0-9],[0-9] | [0-9],[0-9],[0-9] | [0-9],[0-9],[0-9],[0-9]) ;;
 *) echo "--l2-pin wants up to four L1 CPUs, comma-separated, got '$l2_pin'" >&2; exit 2 ;;
@@ -82,7 +90,7 @@ for q in "${qemu_list[@]}"; do
 	qemu_version="$qemu_version${qemu_version:+; }$("$q" --version | head -1) ($q)"
 done
 echo "# L1 kernel $ECS_KERNEL, initramfs $ECS_HOST_INITRD"
-echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, icount ${icount:-off}, busy ${busy}s, nudge ${nudge}s, L2 vCPUs pinned to ${l2_pin:-no CPU}; $qemu_version"
+echo "# $runs runs of tests/$test: L1 -smp $l1_smp -cpu $l1_cpu, TCG threads $tcg_threads, icount ${icount:-off}, busy ${busy}s, L2 limit ${l2_timeout}s, nudge ${nudge}s, L2 vCPUs pinned to ${l2_pin:-no CPU}; $qemu_version"
 [ -z "$l2_append" ] || echo "# every L2 boots with: $l2_append"
 pass=0
 json="["
@@ -91,7 +99,7 @@ for i in $(seq 1 "$runs"); do
 	qemu=${qemu_list[$(((i - 1) % ${#qemu_list[@]}))]}
 	ECS_QEMU=$qemu "$repo/scripts/vm" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --cpu "$l1_cpu" --mem 2G \
 		--tcg-threads "$tcg_threads" ${icount:+--icount "$icount"} \
-		--heartbeat 20 --nudge "$nudge" --timeout $((busy * 4 + 300)) --append "$l1_append" \
+		--heartbeat 20 --nudge "$nudge" --timeout $((l2_timeout + 150)) --append "$l1_append" \
 		--name "campaign-$i" \
 		--out "$out/run-$i" -- "/ecs/tests/$test" > "$out/run-$i.ktap" 2> "$out/run-$i.err"
 	rc=$?
@@ -112,8 +120,8 @@ for i in $(seq 1 "$runs"); do
 		"$i" "$verdict" "$rc" "$secs" "$qemu")
 done
 json+="]"
-printf '{"commit":"%s","kernel":"%s","host_initrd":"%s","test":"%s","l2_append":"%s","l2_pin":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
-	"$(source_revision)" "$ECS_KERNEL" "$ECS_HOST_INITRD" "$test" "$l2_append" "$l2_pin" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
+printf '{"commit":"%s","kernel":"%s","host_initrd":"%s","test":"%s","l2_append":"%s","l2_pin":"%s","l1_smp":%d,"l1_cpu":"%s","tcg_threads":"%s","icount":"%s","busy_seconds":%d,"l2_timeout_seconds":%d,"nudge_seconds":%d,"qemu":"%s","runs":%s}\n' \
+	"$(source_revision)" "$ECS_KERNEL" "$ECS_HOST_INITRD" "$test" "$l2_append" "$l2_pin" "$l1_smp" "$l1_cpu" "$tcg_threads" "${icount:-off}" "$busy" "$l2_timeout" "$nudge" "$qemu_version" "$json" > "$out/runs.json"
 /usr/bin/python3 - "$out/runs.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))
