@@ -7,17 +7,18 @@
 # do not.
 . /ecs/tests/lib/ktap.sh
 seconds=${1:-10}
-# A loop per vCPU leaves only the start-up of the shells and the moments
-# it waits for its clock reads idle; 10% is far above that and far below
-# the half a missing loop on two vCPUs would leave.
+# A loop per vCPU leaves only the start-up of the shells idle; 10% is far
+# above that and far below the half a missing loop on two vCPUs would
+# leave.
 BUSY_IDLE_MAX_PCT=10
-# Shell-builtin iterations between two clock reads. Each read forks
-# date(1), and the loop's vCPU is idle until that child has run, which
-# may be on a vCPU whose host CPU is busy elsewhere: with a read per
-# iteration, an L2 of a 2-vCPU L1 on one TCG thread measured 13% idle
+# The loops read the clock from /proc/uptime with the shell's own read:
+# a loop that forks, e.g. date(1) for its clock, idles its vCPU until the
+# child has run, which may be on a vCPU whose host CPU is busy elsewhere.
+# With a date(1) per iteration an L2 of a 2-vCPU L1 measured 13% idle
 # (results/nested-campaign/20261207T100712Z-85f8728-dirty-l1smp2-tcgsingle,
-# run 4). A few hundred iterations take some milliseconds even in an L2.
-SPINS_PER_CLOCK_READ=500
+# run 4); with one per 500 iterations an L2 of a 1-vCPU L1 under icount
+# still measured 10.1% (20261207T133149Z-aefc185-l1smp1-tcgsingle-icount5,
+# run 2).
 
 # idle and total jiffies of all CPUs so far: "IDLE TOTAL".
 cpu_jiffies() {
@@ -28,13 +29,11 @@ ktap_begin 1
 # shellcheck disable=SC2046 # two numbers, split on purpose
 set -- $(cpu_jiffies)
 idle0=$1 total0=$2
-end=$(($(date +%s) + seconds))
+read -r up _ < /proc/uptime
+end=$((${up%.*} + seconds))
 i=0
 while [ $i -lt "$(nproc)" ]; do
-	(while [ "$(date +%s)" -lt $end ]; do
-		n=0
-		while [ $n -lt $SPINS_PER_CLOCK_READ ]; do n=$((n + 1)); done
-	done) &
+	(while read -r up _ < /proc/uptime && [ "${up%.*}" -lt $end ]; do :; done) &
 	i=$((i + 1))
 done
 wait
