@@ -651,7 +651,12 @@ def main():
         lines += ext_lines
         lines += preemption_table(labels, complete)
         lines += yield_table(labels, complete)
-        h_lines, has_host, quiet_blocks = host_lines(labels, complete, meta.get("icount", "off") != "off")
+        virtual_time = meta.get("icount", "off") != "off"
+        h_lines, has_host, quiet_blocks = host_lines(labels, complete, virtual_time)
+        # Work per host CPU second of the L1 stands in for work per CPU
+        # second the L1 had; in virtual time the L1's CPU is its
+        # instruction count, and the host's CPU time says nothing.
+        per_host_cpu = has_host and not virtual_time
         lines += h_lines
         rs_lines, rs_summary = rseq_lines(labels, complete, rng)
         lines += rs_lines
@@ -682,7 +687,7 @@ def main():
             keys = [("throughput", False), ("p99_wait_ns", True), ("p999_wait_ns", True)]
             if has_rcu:
                 keys += [("rcu_gp_p99_us", True), ("rcu_peak_bytes", True)]
-            if has_host:
+            if per_host_cpu:
                 keys += [("throughput_per_l1_cpu", False)]
             for key, lower in keys:
                 pairs = [(b[0][key], b[i][key]) for b in complete]
@@ -726,7 +731,7 @@ def main():
                              + ("" if t["boots_agree"] is not False else
                                 " -> the boots disagree: the pooled interval is too narrow, the verdict is"
                                 " inconclusive whatever it says"))
-            if has_host:
+            if per_host_cpu:
                 c = res["throughput_per_l1_cpu"]
                 lines.append(f"  {'':{len(label)}}   throughput per host CPU of the L1 {fmt_ci(c['ratio'], c['ci95'])}"
                              f" -> {c['verdict']}")
