@@ -170,17 +170,22 @@ campaign: images
 # [0.93, 1.05] over 23 blocks, run 20261207T103019Z-28195cc). bench is
 # off against v2 at 1:1 (the negative control), 2:1 and 4:1, a
 # spinlock, a mutex and the pipe ping-pong (the harm detector), two L1
-# boots of 4 blocks each: 8 blocks per case, about 40 s of host time
-# each at 2:1, enough for "helps" or "harms" at 10% but not for "no
-# harm", which takes about 34 (one case at a time through BENCH_ARGS).
-# bench-quick is the spinlock at 2:1 and 4:1, 8 blocks in one boot. Other arms (v2keep,
+# boots of 4 blocks each: 8 blocks per case, enough for "helps" or
+# "harms" at about 10% but not for "no harm", which takes 35-50 (one case
+# at a time through BENCH_ARGS). It took 90 minutes in run
+# 20261207T130201Z-2b7d4d6 (docs/benchmarks.md).
+# bench-quick is the spinlock and the mutex at 2:1, 4 blocks in one
+# boot: about 13 minutes by that run's case times (5.7 and 5.6 minutes
+# for 4 blocks, 8.4 at 4:1, which would take it past 15), not yet timed
+# as a run of its own. Other arms (v2keep,
 # v2any, v2lazy, an A/A "off off"), host time (no --icount) and more
 # blocks through BENCH_ARGS; blocks are whole Williams designs (2 rows
 # for two arms, 6 for three). The slice (--slice-us, default 4000) is
 # scaled for TCG as in bench-host.
 BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 4 --boots 2 --icount 5 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000" --pipe 1
-BENCH_QUICK_ARGS ?= --levels "2:1 4:1" --arms "off v2" --blocks 8 --boots 1 --icount 5
+BENCH_QUICK_ARGS ?= --levels 2:1 --arms "off v2" --blocks 4 --boots 1 --icount 5 \
+	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
 bench: images
 	scripts/bench/paired.sh $(BENCH_ARGS)
 bench-quick: images
@@ -190,8 +195,8 @@ bench-quick: images
 # Directed yield with and without its preference for a vCPU preempted in
 # its section (host-patches/0012-0016; offrr = round-robin), where it has
 # a choice: one 4-vCPU L2 on the 1-vCPU L1, its spinning vCPUs exiting
-# through the pause filter of an L0 QEMU built with
-# scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch
+# through the pause filter of an L0 QEMU built with the suite's patches
+# and scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch
 # (scripts/qemu/build.sh, about 5 minutes once; needs the packages it
 # names). The filter's count and threshold are in TCG's terms
 # (docs/benchmarks.md, "Directed yield"). Four L1 boots of 4 blocks, two
@@ -200,7 +205,7 @@ QEMU_PAUSE_FILTER_PATCH = scripts/qemu/0002-target-i386-emulate-the-SVM-pause-fi
 BENCH_YIELD_ARGS ?= --levels 4:1-1vm --arms "offrr off" --blocks 4 --boots 4 --pause-filter 300:65535 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
 bench-yield: images
-	qemu=$$(scripts/qemu/build.sh $(QEMU_PAUSE_FILTER_PATCH)) && \
+	qemu=$$(scripts/qemu/build.sh $(QEMU_PATCHES) $(QEMU_PAUSE_FILTER_PATCH)) && \
 		ECS_QEMU=$$qemu scripts/bench/paired.sh $(BENCH_YIELD_ARGS)
 .PHONY: bench-yield
 

@@ -52,9 +52,9 @@
 #                  the L1's KVM takes PAUSE exits from its L2s
 #                  (kvm_amd.pause_filter_count and pause_filter_thresh, 1 to
 #                  65535 each), so that spinning L2 vCPUs reach its directed
-#                  yield; needs an L0 QEMU with the pause filter
-#                  (ECS_QEMU=$(scripts/qemu/build.sh
-#                  scripts/qemu/0002-target-i386-emulate-the-SVM-pause-filter-under-TCG.patch),
+#                  yield; needs an L0 QEMU with the pause filter, as
+#                  make bench-yield builds it (KERNEL_PIN's QEMU_PATCHES
+#                  and scripts/qemu/0002-...-pause-filter-under-TCG.patch,
 #                  docs/benchmarks.md); default: none, as TCG's SVM has
 #                  no pause filter and KVM then takes no PAUSE exits
 #   --icount SHIFT run the L1 in deterministic virtual time (scripts/vm
