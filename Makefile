@@ -166,8 +166,9 @@ campaign: images
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
 # scripts/bench/paired.sh. Both run the L1 in deterministic virtual time
-# (--icount 5: host load moves no phase; an A/A pair there gave 0.99
-# [0.93, 1.05] over 23 blocks, run 20261207T103019Z-28195cc). bench is
+# (--icount 5: host load moves no phase; A/A pairs there gave 0.99
+# [0.93, 1.05] over 23 blocks and 0.97 [0.91, 1.02] over 36, runs
+# 20261207T103019Z-28195cc and 20261207T123516Z-f7676bd). bench is
 # off against v2 at 1:1 (the negative control), 2:1 and 4:1, a
 # spinlock, a mutex and the pipe ping-pong (the harm detector), two L1
 # boots of 4 blocks each: 8 blocks per case, enough for "helps" or
