@@ -567,7 +567,7 @@ def main():
     meta = json.loads((out / "meta.json").read_text())
     # paired.sh names each boot of a 2-vCPU L1 that reset and was replaced.
     resets_file = out / "l1-resets"
-    resets = resets_file.read_text().split("\n")[:-1] if resets_file.exists() else []
+    resets = resets_file.read_text().splitlines() if resets_file.exists() else []
     arms = meta["arms"]
     labels = [a if arms[:i].count(a) == 0 else f"{a}#{arms[:i].count(a) + 1}"
               for i, a in enumerate(arms)]
