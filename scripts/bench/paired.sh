@@ -281,16 +281,13 @@ while [ $good -lt "$boots" ]; do
 	for b in $(seq 0 $((blocks - 1))); do
 		order="$order${order:+;}${square[$(((b + boot - 1) % nsq))]}"
 	done
-	# The test L2's snapshots per case: every phase takes phase + 2, and
-	# one or two more when a switch outlasts a second; then a margin (with
-	# one extra a phase, the last of 24 blocks found the L2 done, run
-	# 20261207T103019Z-28195cc). A snapshot
-	# took 1-3 s in an overcommitted nested guest and about 7 s at 4:1
-	# while it forked (run 20261206T135814Z-559da58, whose test L2s hit the
-	# former 3 s a snapshot limit after 147 of 216), 1.5 and 3.2 s since it
-	# does not (run 20261207T013238Z-44832cf), so a case is an L2 boot
-	# (about 60 s) and up to 8 s each.
-	snapshots=$((warmup + blocks * narms * (phase + 4) + 8))
+	# The test L2's snapshots per case: the warm-up and every phase, each
+	# after two unmeasured ones (lockbench_load.sh). A snapshot took 1-3 s
+	# in an overcommitted nested guest and about 7 s at 4:1 while it forked
+	# (run 20261206T135814Z-559da58), and 2.0-2.7 s at 2:1 while it printed
+	# every counter (run 20261207T123516Z-f7676bd); at 8 s each, a case is
+	# an L2 boot (about 60 s) and its snapshots.
+	snapshots=$((2 + warmup + blocks * narms * (phase + 2)))
 	l2_timeout=$((snapshots * 8 + 400))
 	nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
 	[ -z "$pipe" ] || nworkloads=$((nworkloads + 1))
@@ -303,7 +300,7 @@ while [ $good -lt "$boots" ]; do
 	"$repo/scripts/vm" --kernel "$ECS_KERNEL" --initrd "$ECS_HOST_INITRD" --smp "$l1_smp" --mem 2G \
 		--tcg-threads "$l1_threads" ${icount:+--icount "$icount"} --append "${l1_append:+$l1_append }ecs.l2_timeout=$l2_timeout" --name bench --out "$out/boot-$boot" \
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
-		--order "$order" --phase "$phase" --warmup "$warmup" --snapshots "$snapshots" \
+		--order "$order" --phase "$phase" --warmup "$warmup" \
 		--lockbench "$lockbench" \
 		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} ${pipe:+--pipe "$pipe"} > /dev/null 2> "$out/boot-$boot.err" &
 	vm_pid=$!

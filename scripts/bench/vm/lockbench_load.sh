@@ -5,18 +5,27 @@
 # scripts/bench/paired-report.py.
 #
 #   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] [--rseq SECTION_US,NOISE_US,SLEEP_US]
-#                     [--pipe PAIRS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]
+#                     [--pipe PAIRS] WARMUP,PHASE,PHASES [ECS_LOCKBENCH_PARAM...]
 #
 # RCU_MEMBENCH_PARAMS are separated by commas ("rate=500,sample_every=50"),
 # so that they travel as one word.
 #
 # Loads the eCS shim and ecs_lockbench with the given parameters (and,
 # with --rcu, rcu_membench beside it for the whole run), prints
-# "load-started", then SNAPSHOTS + 1 snapshots one second apart, each a line
-# "snap SEQ UPTIME" followed by the module's cumulative counters (lines
-# "lb ...") and this guest's /proc/stat "cpu" line ("stat cpu ..."). The
-# L1 side tells phases apart by SEQ, so guest and host need no common
-# clock. rcu_membench's samples carry milliseconds since its run started:
+# "load-started", then takes a numbered snapshot once a second and prints
+# "seq SEQ" after each. PHASES phases, the first WARMUP snapshots long and
+# the others PHASE, follow each other with two snapshots between them,
+# the first from snapshot 2 to 2 + WARMUP (scripts/bench/vm/paired_l1.sh
+# switches the host's arm at each "seq" that ends a phase). Only the
+# snapshots that start or end a phase are printed, both after its end: a
+# line "snap SEQ UPTIME" followed by the module's cumulative counters
+# (lines "lb ...") and this guest's /proc/stat "cpu" line ("stat cpu
+# ..."). Each byte written goes out through an emulated UART, an exit to
+# the L1's QEMU: printing every snapshot at once (about 500 bytes) made
+# them 2.0-2.7 s apart at 2:1, half of a vCPU, and the share grew with
+# the counters' digits (run 20261207T123516Z-f7676bd). The L1 side tells
+# phases apart by SEQ, so guest and host need no common clock.
+# rcu_membench's samples carry milliseconds since its run started:
 # "rcu-start UPTIME" before the snapshots, and after them its summary,
 # grace periods and footprint as "rcu summary|gp|series ..." lines, which
 # the report cuts into phases by the snapshots' uptimes. With --rseq, a
@@ -41,8 +50,16 @@ while :; do
 	*) break ;;
 	esac
 done
-snapshots=${1:?usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] SNAPSHOTS [ECS_LOCKBENCH_PARAM...]}
+usage="usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] WARMUP,PHASE,PHASES [ECS_LOCKBENCH_PARAM...]"
+schedule=${1:?$usage}
 shift
+IFS=, read -r warmup phase phases _extra <<EOF
+$schedule
+EOF
+for n in "$warmup" "$phase" "$phases"; do
+	case $n in '' | *[!0-9]* | 0) echo "lockbench_load: bad schedule '$schedule': $usage" >&2; exit 2 ;; esac
+done
+[ -z "$_extra" ] || { echo "lockbench_load: bad schedule '$schedule': $usage" >&2; exit 2; }
 rcu_dir=/sys/kernel/debug/rcu_membench
 rseq_stats=/tmp/rseq_slice.stats
 rseq_bound=/sys/kernel/debug/rseq/slice_ext_nsec
@@ -67,7 +84,21 @@ wait_stats() {
 # forks each, were 2.6 s apart at 2:1 and 6.0 s at 4:1 (run
 # 20261206T154630Z-1023daa), time taken from the measured load's CPU.
 prefixed() {
-	while IFS= read -r _l; do echo "$1 $_l"; done < "$2"
+	while IFS= read -r _l; do echo "${1:+$1 }$_l"; done < "$2"
+}
+
+# snapshot SEQ UPTIME: the counters now, as the report reads them.
+snapshot() {
+	echo "snap $1 $2"
+	if [ -n "$pipe" ]; then
+		prefixed pp $pipe_stats
+	else
+		prefixed lb /sys/kernel/debug/ecs_lockbench/stats
+	fi
+	while read -r _k _rest; do
+		[ "$_k" = cpu ] && echo "stat cpu $_rest" && break
+	done < /proc/stat
+	[ -z "$rseq" ] || prefixed rs $rseq_stats
 }
 
 insmod /ecs/modules/ecs.ko || exit 1
@@ -104,18 +135,26 @@ fi
 mkfifo /tmp/snapshot-pause && exec 3<> /tmp/snapshot-pause || exit 1
 echo load-started
 seq=0
-while [ $seq -le "$snapshots" ]; do
+phase_n=0
+start=2
+end=$((start + warmup))
+while :; do
 	read -r up _ < /proc/uptime
-	echo "snap $seq $up"
-	if [ -n "$pipe" ]; then
-		prefixed pp $pipe_stats
-	else
-		prefixed lb /sys/kernel/debug/ecs_lockbench/stats
+	# Into this guest's memory; printed once the phase is over.
+	if [ $seq = $start ]; then
+		snapshot $seq "$up" > /tmp/phase-start
+	elif [ $seq = $end ]; then
+		snapshot $seq "$up" > /tmp/phase-end
 	fi
-	while read -r _k _rest; do
-		[ "$_k" = cpu ] && echo "stat cpu $_rest" && break
-	done < /proc/stat
-	[ -z "$rseq" ] || prefixed rs $rseq_stats
+	echo "seq $seq"
+	if [ $seq = $end ]; then
+		prefixed '' /tmp/phase-start
+		prefixed '' /tmp/phase-end
+		phase_n=$((phase_n + 1))
+		[ $phase_n -lt "$phases" ] || break
+		start=$((end + 2))
+		end=$((start + phase))
+	fi
 	seq=$((seq + 1))
 	# shellcheck disable=SC3045 # busybox's sh, the guest's, has read -t
 	read -r -t 1 _ <&3

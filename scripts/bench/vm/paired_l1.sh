@@ -8,7 +8,7 @@
 # scripts/bench/paired-report.py.
 #
 #   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off v2 v2keep"
-#                --order "0 1 2;1 2 0;..." --phase S --warmup S --snapshots N
+#                --order "0 1 2;1 2 0;..." --phase S --warmup S
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
 #                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS]
 #
@@ -42,8 +42,6 @@
 #   phase      measured seconds per phase; the two snapshots after a
 #              switch are not measured
 #   warmup     seconds of the first arm before the first block, discarded
-#   snapshots  how many the test L2 prints before it stops by itself: enough
-#              for the warm-up and every phase (scripts/bench/paired.sh)
 #   lockbench  ecs_lockbench parameters; several sets, separated by ";",
 #              run one after another, each at every level (none: only
 #              the pipe cases)
@@ -66,7 +64,6 @@ arms="off v2"
 order="0 1;1 0"
 phase=8
 warmup=10
-snapshots=
 lockbench=
 slice_us=4000
 rcu=
@@ -79,7 +76,6 @@ while [ $# -gt 0 ]; do
 	--order) order=$2; shift 2 ;;
 	--phase) phase=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
-	--snapshots) snapshots=$2; shift 2 ;;
 	--lockbench) lockbench=$2; shift 2 ;;
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
@@ -88,7 +84,14 @@ while [ $# -gt 0 ]; do
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-case $snapshots in '' | *[!0-9]*) echo "paired_l1: --snapshots wants a number, got '$snapshots'" >&2; exit 2 ;; esac
+for n in "$phase" "$warmup"; do
+	case $n in '' | *[!0-9]* | 0) echo "paired_l1: --phase and --warmup want positive numbers, got '$phase' and '$warmup'" >&2; exit 2 ;; esac
+done
+# Phases per case: the warm-up and every arm of every row. The test L2
+# runs them on its own clock (lockbench_load.sh): phase k starts two
+# snapshots after phase k - 1 ends, so this script need only switch the
+# arm when a phase ends.
+phases=$((1 + $(echo "$order" | tr ';' ' ' | wc -w)))
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
 revoke_param=/sys/module/kvm/parameters/ecs_slice_revoke
@@ -134,13 +137,13 @@ arm_set() {
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
 }
 
-# last_seq: the newest snapshot the test L2 has printed (-1 before any).
+# last_seq: the newest snapshot the test L2 has taken (-1 before any).
 last_seq() {
-	s=$(sed -n 's/^snap \([0-9]*\) .*/\1/p' "$test_dir/ktap.log" 2>/dev/null | tail -n 1)
+	s=$(sed -n 's/^seq \([0-9]*\).*/\1/p' "$test_dir/ktap.log" 2>/dev/null | tail -n 1)
 	echo "${s:--1}"
 }
 
-# wait_seq N: until the test L2 has printed snapshot N. Sleeps the expected
+# wait_seq N: until the test L2 has taken snapshot N. Sleeps the expected
 # time first, so that this L1 polls (and takes CPU from the VMs) rarely.
 wait_seq() {
 	cur=$(last_seq)
@@ -215,7 +218,7 @@ run_case() {
 	comp_dir=/tmp/comp-$tag
 	mkdir -p "$test_dir" "$comp_dir"
 	echo "=== level $level/$lock"
-	echo "level $level/$lock params $params smp $smp competitor ${competitor:-0} snapshots $snapshots"
+	echo "level $level/$lock params $params smp $smp competitor ${competitor:-0} phases $phases"
 	arm_set off
 	comp_pid='' comp_qemu=''
 	if [ -n "$competitor" ]; then
@@ -228,7 +231,7 @@ run_case() {
 	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp ${pin:+--pin $pin} --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
-		"$snapshots" $params &
+		"$warmup,$phase,$phases" $params &
 	test_pid=$!
 	ok=1
 	n=0
@@ -253,6 +256,7 @@ run_case() {
 	block=0
 	rows="$(echo "$order" | tr ';' '\n')"
 	pending_warmup=1
+	end=0
 	while [ -n "$ok" ] && { [ -n "$pending_warmup" ] || [ -n "$rows" ]; }; do
 		if [ -n "$pending_warmup" ]; then
 			row=$first
@@ -266,15 +270,24 @@ run_case() {
 		for i in $row; do
 			arm=$(echo "$arms" | cut -d' ' -f$((i + 1)))
 			arm_set "$arm"
-			start=$(($(last_seq) + 2))
+			start=$((end + 2))
 			len=$phase
 			[ $block = 0 ] && len=$warmup
+			# The arm must have been in place for a second before the
+			# phase starts: set before the snapshot after the last
+			# phase's end.
+			late=
+			[ "$(last_seq)" -le "$end" ] || late=$(last_seq)
 			end=$((start + len))
 			wait_seq "$start" || { ok=; break; }
 			l1_sample start
 			wait_seq "$end" || { ok=; break; }
 			l1_sample end
-			echo "phase level=$level/$lock block=$block pos=$pos arm_index=$i arm=$arm start=$start end=$end"
+			if [ -n "$late" ]; then
+				echo "paired_l1: level $level/$lock block $block: arm $arm set at snapshot $late, after phase $start-$end had begun: phase dropped" >&2
+			else
+				echo "phase level=$level/$lock block=$block pos=$pos arm_index=$i arm=$arm start=$start end=$end"
+			fi
 			pos=$((pos + 1))
 		done
 	done
