@@ -115,13 +115,19 @@ if [ -n "$(ecs_cmdline kvm_amd)" ] && { [ "${pf_count:-0}" = 0 ] || [ "${pf_thre
 	exit 1
 fi
 
-# arm_set NAME: the host side as arm NAME wants it.
+# arm_set NAME: the host side as arm NAME wants it. Like l1_sample it
+# forks nothing: between a phase's end and the next one's start the test
+# L2 takes two snapshots, about 2 s, and in this L1 a fork waits behind
+# the L2s' vCPUs (with three forks here and six in l1_sample, 3 of 72
+# phases missed their start, run 20261207T160558Z-c64aeb9).
 arm_set() {
 	# Every KVM knob back to its default (param:value), off first.
 	for _pv in $ECS_SLICE_KNOB:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y \
 		$dy_prefer_param:Y; do
 		_p=${_pv%:*} _v=${_pv##*:}
-		if [ -f "$_p" ] && [ "$(cat "$_p")" != "$_v" ]; then
+		[ -f "$_p" ] || continue
+		read -r _cur < "$_p"
+		if [ "$_cur" != "$_v" ]; then
 			echo "$_v" > "$_p" || { echo "paired_l1: cannot reset $_p" >&2; exit 1; }
 		fi
 	done
@@ -135,6 +141,12 @@ arm_set() {
 	v2rr) echo N > $dy_prefer_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
 	esac || { echo "paired_l1: arm $1: cannot set up the host side" >&2; exit 1; }
+}
+
+# arm_of I ARM...: the arm at index I of the list, in $arm.
+arm_of() {
+	shift $(($1 + 1))
+	arm=$1
 }
 
 # last_seq: the newest snapshot the test L2 has taken (-1 before any).
@@ -160,8 +172,8 @@ wait_seq() {
 	done
 }
 
-# threads_of TAG QEMU: schedstat (run ns, wait ns, slices) of each vCPU
-# thread of QEMU, "CPU n/KVM" in QEMU's thread names.
+# threads_of TAG QEMU PREFIX: schedstat (run ns, wait ns, slices) of each
+# vCPU thread of QEMU, "CPU n/KVM" in QEMU's thread names, after PREFIX.
 threads_of() {
 	for t in /proc/"$2"/task/*; do
 		read -r comm < "$t/comm" 2>/dev/null || continue
@@ -169,7 +181,7 @@ threads_of() {
 		"CPU "*"/KVM")
 			read -r run delay slices < "$t/schedstat" || continue
 			n=${comm#CPU }
-			echo "thread $1 ${n%/KVM} $run $delay $slices"
+			echo "${3}thread $1 ${n%/KVM} $run $delay $slices"
 			;;
 		esac
 	done
@@ -177,19 +189,19 @@ threads_of() {
 
 # l1_sample TAG: what this L1 sees of the VMs now, lines "l1 TAG ...".
 l1_sample() {
-	{
-		line=kvm
-		for d in /sys/kernel/debug/kvm/"$test_qemu"-*; do
-			[ -d "$d" ] || continue
-			for s in $KVM_COUNTERS; do
-				read -r v < "$d/$s" && line="$line $s=$v"
-			done
+	line=kvm
+	for d in /sys/kernel/debug/kvm/"$test_qemu"-*; do
+		[ -d "$d" ] || continue
+		for s in $KVM_COUNTERS; do
+			read -r v < "$d/$s" && line="$line $s=$v"
 		done
-		echo "$line"
-		threads_of test "$test_qemu"
-		[ -n "$comp_qemu" ] && threads_of comp "$comp_qemu"
-		grep '^cpu ' /proc/stat
-	} | sed "s/^/l1 $1 /"
+	done
+	echo "l1 $1 $line"
+	threads_of test "$test_qemu" "l1 $1 "
+	[ -n "$comp_qemu" ] && threads_of comp "$comp_qemu" "l1 $1 "
+	while read -r _k _rest; do
+		[ "$_k" = cpu ] && echo "l1 $1 cpu $_rest" && break
+	done < /proc/stat
 }
 
 # run_case LEVEL LOCK PARAMS: one test L2 (and a competitor at 4:1) at
@@ -251,33 +263,32 @@ run_case() {
 	test_qemu=$(l2_qemu_pid "test-$tag")
 	[ -n "$competitor" ] && comp_qemu=$(l2_qemu_pid "comp-$tag")
 	echo "qemu test $test_qemu comp ${comp_qemu:-none}"
-	# The warm-up: the first block's first arm, discarded by the report.
-	first=$(echo "$order" | cut -d';' -f1 | cut -d' ' -f1)
+	# The warm-up, the first block's first arm, discarded by the report,
+	# then one row of the order per block, in this function's arguments.
+	first=${order%%;*}
+	_ifs=$IFS
+	IFS=';'
+	# shellcheck disable=SC2086 # the order is split into rows on purpose
+	set -- "${first%% *}" $order
+	IFS=$_ifs
 	block=0
-	rows="$(echo "$order" | tr ';' '\n')"
-	pending_warmup=1
 	end=0
-	while [ -n "$ok" ] && { [ -n "$pending_warmup" ] || [ -n "$rows" ]; }; do
-		if [ -n "$pending_warmup" ]; then
-			row=$first
-			pending_warmup=
-		else
-			row=$(echo "$rows" | head -n 1)
-			rows=$(echo "$rows" | tail -n +2)
-			block=$((block + 1))
-		fi
+	for row; do
+		[ -n "$ok" ] || break
 		pos=0
 		for i in $row; do
-			arm=$(echo "$arms" | cut -d' ' -f$((i + 1)))
+			# shellcheck disable=SC2086 # the arms are split on purpose
+			arm_of "$i" $arms
 			arm_set "$arm"
 			start=$((end + 2))
 			len=$phase
 			[ $block = 0 ] && len=$warmup
 			# The arm must have been in place for a second before the
 			# phase starts: set before the snapshot after the last
-			# phase's end.
+			# phase's end. The warm-up is discarded, so its start
+			# does not matter.
 			late=
-			[ "$(last_seq)" -le "$end" ] || late=$(last_seq)
+			[ $block = 0 ] || [ "$(last_seq)" -le "$end" ] || late=$(last_seq)
 			end=$((start + len))
 			wait_seq "$start" || { ok=; break; }
 			l1_sample start
@@ -290,6 +301,7 @@ run_case() {
 			fi
 			pos=$((pos + 1))
 		done
+		block=$((block + 1))
 	done
 	arm_set off
 	[ -n "$ok" ] || failed=1
