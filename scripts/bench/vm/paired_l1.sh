@@ -104,6 +104,8 @@ directed_yield_successful directed_yield_preferred $ECS_KVM_STATS"
 
 nested_prepare
 failed=0
+CR=$(printf '\r')
+mkfifo /tmp/paired-pause && exec 5<> /tmp/paired-pause || exit 1
 # Whether the L2s' PAUSEs can exit to KVM's directed yield: only with a
 # pause filter (paired.sh --pause-filter, and an L0 QEMU that has one).
 pf=/sys/module/kvm_amd/parameters
@@ -149,26 +151,45 @@ arm_of() {
 	arm=$1
 }
 
-# last_seq: the newest snapshot the test L2 has taken (-1 before any).
-last_seq() {
-	s=$(sed -n 's/^seq \([0-9]*\).*/\1/p' "$test_dir/ktap.log" 2>/dev/null | tail -n 1)
-	echo "${s:--1}"
+# poll_seq: read what the test L2 has printed since the last call from
+# fd 4 (its ktap.log, opened by run_case) and set $seen to its newest
+# snapshot (-1 before any). A line the L2 is still printing is kept in
+# $carry until its end arrives. Never in a subshell: the file offset
+# moves there too, and $seen would not.
+poll_seq() {
+	while :; do
+		if IFS= read -r _l <&4; then
+			_l=$carry${_l%"$CR"}
+			carry=
+			case $_l in "seq "*[!0-9]* | "seq ") ;; "seq "*) seen=${_l#seq } ;; esac
+		else
+			carry=$carry$_l
+			return 0
+		fi
+	done
 }
 
-# wait_seq N: until the test L2 has taken snapshot N. Sleeps the expected
-# time first, so that this L1 polls (and takes CPU from the VMs) rarely.
+# wait_seq N: until the test L2 has taken snapshot N. Waits the expected
+# time first, then looks four times a second, with the shell's own read
+# on fd 4 and a read with a time limit on fd 5 (a FIFO nobody writes):
+# no fork, so that it neither waits behind the L2s' vCPUs for a process
+# nor takes CPU from them.
 wait_seq() {
-	cur=$(last_seq)
-	[ "$cur" -lt "$1" ] && sleep $(($1 - cur))
+	poll_seq
+	# shellcheck disable=SC3045 # busybox's sh, this L1's, has read -t
+	[ "$seen" -ge $(($1 - 1)) ] || read -r -t $(($1 - 1 - seen)) _ <&5
 	quiet=0
-	while cur=$(last_seq) && [ "$cur" -lt "$1" ]; do
-		sleep 0.5
+	poll_seq
+	while [ "$seen" -lt "$1" ]; do
+		# shellcheck disable=SC3045 # as above
+		read -r -t 0.25 _ <&5
+		poll_seq
 		quiet=$((quiet + 1))
-		if [ $quiet -gt $((SNAPSHOT_SILENCE * 2)) ]; then
-			echo "paired_l1: no snapshot $1 from the test L2 (last $cur) in ${SNAPSHOT_SILENCE}s" >&2
+		if [ $quiet -gt $((SNAPSHOT_SILENCE * 4)) ]; then
+			echo "paired_l1: no snapshot $1 from the test L2 (last $seen) in ${SNAPSHOT_SILENCE}s" >&2
 			return 1
 		fi
-		kill -0 "$test_pid" 2>/dev/null || { echo "paired_l1: the test L2 ended at snapshot $cur" >&2; return 1; }
+		kill -0 "$test_pid" 2>/dev/null || { echo "paired_l1: the test L2 ended at snapshot $seen" >&2; return 1; }
 	done
 }
 
@@ -260,6 +281,8 @@ run_case() {
 		[ -n "$ok" ] || break
 		sleep 0.5
 	done
+	if [ -n "$ok" ]; then exec 4< "$test_dir/ktap.log"; fi
+	seen=-1 carry=
 	test_qemu=$(l2_qemu_pid "test-$tag")
 	[ -n "$competitor" ] && comp_qemu=$(l2_qemu_pid "comp-$tag")
 	echo "qemu test $test_qemu comp ${comp_qemu:-none}"
@@ -288,7 +311,8 @@ run_case() {
 			# phase's end. The warm-up is discarded, so its start
 			# does not matter.
 			late=
-			[ $block = 0 ] || [ "$(last_seq)" -le "$end" ] || late=$(last_seq)
+			poll_seq
+			[ $block = 0 ] || [ "$seen" -le "$end" ] || late=$seen
 			end=$((start + len))
 			wait_seq "$start" || { ok=; break; }
 			l1_sample start
