@@ -253,7 +253,7 @@ run_case() {
 	echo "=== level $level/$lock"
 	echo "level $level/$lock params $params smp $smp competitor ${competitor:-0} phases $phases"
 	arm_set off
-	comp_pid='' comp_qemu=''
+	comp_pid='' comp_qemu='' test_qemu=''
 	if [ -n "$competitor" ]; then
 		l2_vm "comp-$tag" "$comp_dir" --smp 2 ${pin:+--pin $pin} --cpu host,migratable=off -- sh -c \
 			"echo load-started; (while :; do :; done) & (while :; do :; done) & exec sleep 86400" &
@@ -279,12 +279,17 @@ run_case() {
 			ok=
 		done
 		[ -n "$ok" ] || break
+		# The QEMUs' pids while the L2s boot: the search forks twice per
+		# process, and once the snapshots run it outlasted the warm-up
+		# at 4:1 (run 20261207T163129Z-4df03fd).
+		[ -n "$test_qemu" ] || test_qemu=$(l2_qemu_pid "test-$tag")
+		[ -z "$competitor" ] || [ -n "$comp_qemu" ] || comp_qemu=$(l2_qemu_pid "comp-$tag")
 		sleep 0.5
 	done
 	if [ -n "$ok" ]; then exec 4< "$test_dir/ktap.log"; fi
 	seen=-1 carry=
-	test_qemu=$(l2_qemu_pid "test-$tag")
-	[ -n "$competitor" ] && comp_qemu=$(l2_qemu_pid "comp-$tag")
+	[ -n "$test_qemu" ] || test_qemu=$(l2_qemu_pid "test-$tag")
+	[ -z "$competitor" ] || [ -n "$comp_qemu" ] || comp_qemu=$(l2_qemu_pid "comp-$tag")
 	echo "qemu test $test_qemu comp ${comp_qemu:-none}"
 	# The warm-up, the first block's first arm, discarded by the report,
 	# then one row of the order per block, in this function's arguments.
