@@ -282,12 +282,12 @@ while [ $good -lt "$boots" ]; do
 		order="$order${order:+;}${square[$(((b + boot - 1) % nsq))]}"
 	done
 	# The test L2's snapshots per case: the warm-up and every phase, each
-	# after two unmeasured ones (lockbench_load.sh). A snapshot took 1-3 s
+	# after three unmeasured ones (paired_l1.sh's SWITCH_GAP). A snapshot took 1-3 s
 	# in an overcommitted nested guest and about 7 s at 4:1 while it forked
 	# (run 20261206T135814Z-559da58), and 2.0-2.7 s at 2:1 while it printed
 	# every counter (run 20261207T123516Z-f7676bd); at 8 s each, a case is
 	# an L2 boot (about 60 s) and its snapshots.
-	snapshots=$((2 + warmup + blocks * narms * (phase + 2)))
+	snapshots=$((3 + warmup + blocks * narms * (phase + 3)))
 	l2_timeout=$((snapshots * 8 + 400))
 	nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
 	[ -z "$pipe" ] || nworkloads=$((nworkloads + 1))

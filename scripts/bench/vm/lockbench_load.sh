@@ -5,7 +5,7 @@
 # scripts/bench/paired-report.py.
 #
 #   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] [--rseq SECTION_US,NOISE_US,SLEEP_US]
-#                     [--pipe PAIRS] WARMUP,PHASE,PHASES [ECS_LOCKBENCH_PARAM...]
+#                     [--pipe PAIRS] WARMUP,PHASE,PHASES,GAP [ECS_LOCKBENCH_PARAM...]
 #
 # RCU_MEMBENCH_PARAMS are separated by commas ("rate=500,sample_every=50"),
 # so that they travel as one word.
@@ -14,9 +14,9 @@
 # with --rcu, rcu_membench beside it for the whole run), prints
 # "load-started", then takes a numbered snapshot once a second and prints
 # "seq SEQ" after each. PHASES phases, the first WARMUP snapshots long and
-# the others PHASE, follow each other with two snapshots between them,
-# the first from snapshot 2 to 2 + WARMUP (scripts/bench/vm/paired_l1.sh
-# switches the host's arm at each "seq" that ends a phase). Only the
+# the others PHASE, follow each other GAP snapshots apart, the first from
+# snapshot GAP to GAP + WARMUP (scripts/bench/vm/paired_l1.sh switches
+# the host's arm at each "seq" that ends a phase). Only the
 # snapshots that start or end a phase are printed, both after its end: a
 # line "snap SEQ UPTIME" followed by the module's cumulative counters
 # (lines "lb ...") and this guest's /proc/stat "cpu" line ("stat cpu
@@ -50,13 +50,13 @@ while :; do
 	*) break ;;
 	esac
 done
-usage="usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] WARMUP,PHASE,PHASES [ECS_LOCKBENCH_PARAM...]"
+usage="usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] WARMUP,PHASE,PHASES,GAP [ECS_LOCKBENCH_PARAM...]"
 schedule=${1:?$usage}
 shift
-IFS=, read -r warmup phase phases _extra <<EOF
+IFS=, read -r warmup phase phases gap _extra <<EOF
 $schedule
 EOF
-for n in "$warmup" "$phase" "$phases"; do
+for n in "$warmup" "$phase" "$phases" "$gap"; do
 	case $n in '' | *[!0-9]* | 0) echo "lockbench_load: bad schedule '$schedule': $usage" >&2; exit 2 ;; esac
 done
 [ -z "$_extra" ] || { echo "lockbench_load: bad schedule '$schedule': $usage" >&2; exit 2; }
@@ -136,7 +136,7 @@ mkfifo /tmp/snapshot-pause && exec 3<> /tmp/snapshot-pause || exit 1
 echo load-started
 seq=0
 phase_n=0
-start=2
+start=$gap
 end=$((start + warmup))
 while :; do
 	read -r up _ < /proc/uptime
@@ -152,7 +152,7 @@ while :; do
 		prefixed '' /tmp/phase-end
 		phase_n=$((phase_n + 1))
 		[ $phase_n -lt "$phases" ] || break
-		start=$((end + 2))
+		start=$((end + gap))
 		end=$((start + phase))
 	fi
 	seq=$((seq + 1))

@@ -39,8 +39,8 @@
 #                     section (kvm.ecs_dy_prefer=N, host-patches/0016)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
-#   phase      measured seconds per phase; the two snapshots after a
-#              switch are not measured
+#   phase      measured seconds per phase; the SWITCH_GAP snapshots after
+#              a switch are not measured
 #   warmup     seconds of the first arm before the first block, discarded
 #   lockbench  ecs_lockbench parameters; several sets, separated by ";",
 #              run one after another, each at every level (none: only
@@ -88,9 +88,13 @@ for n in "$phase" "$warmup"; do
 	case $n in '' | *[!0-9]* | 0) echo "paired_l1: --phase and --warmup want positive numbers, got '$phase' and '$warmup'" >&2; exit 2 ;; esac
 done
 # Phases per case: the warm-up and every arm of every row. The test L2
-# runs them on its own clock (lockbench_load.sh): phase k starts two
-# snapshots after phase k - 1 ends, so this script need only switch the
-# arm when a phase ends.
+# runs them on its own clock (lockbench_load.sh): phase k starts
+# SWITCH_GAP snapshots after phase k - 1 ends, so this script need only
+# switch the arm when a phase ends, at least a snapshot (a second) before
+# the next one starts. With two, at 4:1 the switch after the warm-up
+# came a snapshot too late in 2 of 4 cases (runs
+# 20261207T163129Z-4df03fd, 20261207T165427Z-c2656a2).
+SWITCH_GAP=3
 phases=$((1 + $(echo "$order" | tr ';' ' ' | wc -w)))
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
@@ -264,7 +268,7 @@ run_case() {
 	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp ${pin:+--pin $pin} --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
-		"$warmup,$phase,$phases" $params &
+		"$warmup,$phase,$phases,$SWITCH_GAP" $params &
 	test_pid=$!
 	ok=1
 	n=0
@@ -308,16 +312,15 @@ run_case() {
 			# shellcheck disable=SC2086 # the arms are split on purpose
 			arm_of "$i" $arms
 			arm_set "$arm"
-			start=$((end + 2))
+			start=$((end + SWITCH_GAP))
 			len=$phase
 			[ $block = 0 ] && len=$warmup
 			# The arm must have been in place for a second before the
-			# phase starts: set before the snapshot after the last
-			# phase's end. The warm-up is discarded, so its start
-			# does not matter.
+			# phase starts: set before the snapshot before its start.
+			# The warm-up is discarded, so its start does not matter.
 			late=
 			poll_seq
-			[ $block = 0 ] || [ "$seen" -le "$end" ] || late=$seen
+			[ $block = 0 ] || [ "$seen" -le $((start - 2)) ] || late=$seen
 			end=$((start + len))
 			wait_seq "$start" || { ok=; break; }
 			l1_sample start
