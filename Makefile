@@ -166,19 +166,16 @@ campaign: images
 # Williams-ordered blocks, cluster-bootstrap CIs and a verdict per metric
 # (docs/benchmarks.md). Results in results/bench/<time>-<commit>/. See
 # scripts/bench/paired.sh. Both run the L1 in deterministic virtual time
-# (--icount 5: host load moves no phase; A/A pairs there gave 0.99
-# [0.93, 1.05] over 23 blocks and 0.97 [0.91, 1.02] over 36, runs
-# 20261207T103019Z-28195cc and 20261207T123516Z-f7676bd). bench is
+# (--icount 5: host load moves no phase; an A/A pair there gave 1.005
+# [0.990, 1.019] over 72 blocks, run 20261207T162947Z-4df03fd). bench is
 # off against v2 at 1:1 (the negative control), 2:1 and 4:1, a
 # spinlock, a mutex and the pipe ping-pong (the harm detector), two L1
-# boots of 4 blocks each: 8 blocks per case, enough for "helps" or
-# "harms" at about 10% but not for "no harm", which takes 35-50 (one case
-# at a time through BENCH_ARGS). It took 90 minutes in run
-# 20261207T130201Z-2b7d4d6 (docs/benchmarks.md).
+# boots of 4 blocks each: 8 blocks per case, where a case at 2:1 needs
+# about 6 for +-5%. It took 50 minutes in run 20261207T163129Z-4df03fd
+# (docs/benchmarks.md).
 # bench-quick is the spinlock and the mutex at 2:1, 4 blocks in one
-# boot: about 13 minutes by that run's case times (5.7 and 5.6 minutes
-# for 4 blocks, 8.4 at 4:1, which would take it past 15), not yet timed
-# as a run of its own. Other arms (v2keep,
+# boot: 4.4 minutes with the images' rebuild (run
+# 20261207T170616Z-a409bd2). Other arms (v2keep,
 # v2any, v2lazy, an A/A "off off"), host time (no --icount) and more
 # blocks through BENCH_ARGS; blocks are whole Williams designs (2 rows
 # for two arms, 6 for three). The slice (--slice-us, default 4000) is
