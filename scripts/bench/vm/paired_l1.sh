@@ -123,9 +123,9 @@ fi
 
 # arm_set NAME: the host side as arm NAME wants it. Like l1_sample it
 # forks nothing: between a phase's end and the next one's start the test
-# L2 takes two snapshots, about 2 s, and in this L1 a fork waits behind
-# the L2s' vCPUs (with three forks here and six in l1_sample, 3 of 72
-# phases missed their start, run 20261207T160558Z-c64aeb9).
+# L2 takes SWITCH_GAP snapshots, about a second each, and in this L1 a
+# fork waits behind the L2s' vCPUs; a switch that comes too late costs
+# its block a phase.
 arm_set() {
 	# Every KVM knob back to its default (param:value), off first.
 	for _pv in $ECS_SLICE_KNOB:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y \
