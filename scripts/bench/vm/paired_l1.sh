@@ -8,7 +8,7 @@
 # scripts/bench/paired-report.py.
 #
 #   paired_l1.sh --levels "1:1 2:1 4:1" --arms "off v2 v2keep"
-#                --order "0 1 2;1 2 0;..." --phase S --warmup S
+#                --order "0 1 2;1 2 0;..." --phase S --warmup S --gap N
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
 #                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS]
 #
@@ -39,9 +39,11 @@
 #                     section (kvm.ecs_dy_prefer=N, host-patches/0016)
 #              An arm may appear twice (an A/A test).
 #   order      one row per block, the arms' indices in the order they run
-#   phase      measured seconds per phase; the SWITCH_GAP snapshots after
-#              a switch are not measured
+#   phase      measured seconds per phase
 #   warmup     seconds of the first arm before the first block, discarded
+#   gap        snapshots between two phases, not measured: the arm is
+#              switched at the first, and must be in place a snapshot
+#              before the next phase starts (scripts/bench/paired.sh)
 #   lockbench  ecs_lockbench parameters; several sets, separated by ";",
 #              run one after another, each at every level (none: only
 #              the pipe cases)
@@ -64,6 +66,7 @@ arms="off v2"
 order="0 1;1 0"
 phase=8
 warmup=10
+gap=
 lockbench=
 slice_us=4000
 rcu=
@@ -76,6 +79,7 @@ while [ $# -gt 0 ]; do
 	--order) order=$2; shift 2 ;;
 	--phase) phase=$2; shift 2 ;;
 	--warmup) warmup=$2; shift 2 ;;
+	--gap) gap=$2; shift 2 ;;
 	--lockbench) lockbench=$2; shift 2 ;;
 	--slice-us) slice_us=$2; shift 2 ;;
 	--rcu) rcu=$2; shift 2 ;;
@@ -87,14 +91,11 @@ done
 for n in "$phase" "$warmup"; do
 	case $n in '' | *[!0-9]* | 0) echo "paired_l1: --phase and --warmup want positive numbers, got '$phase' and '$warmup'" >&2; exit 2 ;; esac
 done
+case $gap in '' | *[!0-9]* | 0 | 1) echo "paired_l1: --gap wants at least 2 snapshots, got '$gap'" >&2; exit 2 ;; esac
 # Phases per case: the warm-up and every arm of every row. The test L2
-# runs them on its own clock (lockbench_load.sh): phase k starts
-# SWITCH_GAP snapshots after phase k - 1 ends, so this script need only
-# switch the arm when a phase ends, at least a snapshot (a second) before
-# the next one starts. With two, at 4:1 the switch after the warm-up
-# came a snapshot too late in 2 of 4 cases (runs
-# 20261207T163129Z-4df03fd, 20261207T165427Z-c2656a2).
-SWITCH_GAP=3
+# runs them on its own clock (lockbench_load.sh): phase k starts gap
+# snapshots after phase k - 1 ends, so this script need only switch the
+# arm when a phase ends.
 phases=$((1 + $(echo "$order" | tr ';' ' ' | wc -w)))
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
@@ -123,7 +124,7 @@ fi
 
 # arm_set NAME: the host side as arm NAME wants it. Like l1_sample it
 # forks nothing: between a phase's end and the next one's start the test
-# L2 takes SWITCH_GAP snapshots, about a second each, and in this L1 a
+# L2 takes --gap snapshots, about a second each, and in this L1 a
 # fork waits behind the L2s' vCPUs; a switch that comes too late costs
 # its block a phase.
 arm_set() {
@@ -268,7 +269,7 @@ run_case() {
 	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp ${pin:+--pin $pin} --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
-		"$warmup,$phase,$phases,$SWITCH_GAP" $params &
+		"$warmup,$phase,$phases,$gap" $params &
 	test_pid=$!
 	ok=1
 	n=0
@@ -312,7 +313,7 @@ run_case() {
 			# shellcheck disable=SC2086 # the arms are split on purpose
 			arm_of "$i" $arms
 			arm_set "$arm"
-			start=$((end + SWITCH_GAP))
+			start=$((end + gap))
 			len=$phase
 			[ $block = 0 ] && len=$warmup
 			# The arm must have been in place for a second before the
