@@ -313,10 +313,42 @@ def bootstrap(blocks, stat, rng):
 
 def estimate(pairs, stat, rng):
     """stat over the blocks' pairs, and its bootstrap interval (two blocks
-    at least)."""
+    at least). For the mean log ratio the interval is the hull of the
+    bootstrap's and Student's t interval (docs/benchmarks.md, the rule
+    added on 2026-12-07): with few blocks the percentile bootstrap is too
+    narrow."""
     est = stat(pairs) if pairs else None
     ci = bootstrap(pairs, stat, rng) if len(pairs) >= 2 else None
+    if stat is mean_log_ratio and ci is not None:
+        t = t_interval(pairs)
+        if t is not None:
+            ci = min(ci[0], t[0]), max(ci[1], t[1])
     return est, ci
+
+
+# Student's t, two-sided 95% (the 0.975 quantile), by degrees of freedom;
+# beyond the table the next larger tabulated value is used, which is
+# wider than the true one.
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
+        8: 2.306, 9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145,
+        15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086,
+        25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t975(df):
+    return T975[min(k for k in T975 if k >= df)] if df <= 120 else 1.960
+
+
+def t_interval(pairs):
+    """Student's t 95% interval of the geometric mean of the blocks'
+    ratios, from their log ratios."""
+    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+    if len(logs) < 2 or len(logs) < len(pairs):
+        return None
+    mu = sum(logs) / len(logs)
+    sd = math.sqrt(sum((x - mu) ** 2 for x in logs) / (len(logs) - 1))
+    half = t975(len(logs) - 1) * sd / math.sqrt(len(logs))
+    return math.exp(mu - half), math.exp(mu + half)
 
 
 def mean_log_ratio(pairs):
