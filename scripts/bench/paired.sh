@@ -22,8 +22,8 @@
 #                  (docs/nested-reliability.md); a boot of one that reset
 #                  (QEMU ended, no exit status, no time-out) is not a
 #                  result, and another boot replaces it, up to --boots more
-#   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep, offrr,
-#                  v2rr: see
+#   --arms A       host-side arms (off, v2, v2any, v2lazy, v2keep,
+#                  v2untold, offrr, v2rr: see
 #                  scripts/bench/vm/paired_l1.sh); the first is the
 #                  reference of the ratios; "off off" is the A/A test
 #                  (default off v2)
@@ -130,7 +130,7 @@ for l in $levels; do
 done
 narms=0
 for a in $arms; do
-	case $a in off | v2 | v2any | v2lazy | v2keep | offrr | v2rr) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
+	case $a in off | v2 | v2any | v2lazy | v2keep | v2untold | offrr | v2rr) ;; *) echo "bench: unknown arm '$a'" >&2; exit 2 ;; esac
 	narms=$((narms + 1))
 done
 [ $narms -ge 2 ] || { echo "bench: --arms wants at least two arms" >&2; exit 2; }

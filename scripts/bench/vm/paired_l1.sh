@@ -34,6 +34,9 @@
 #              v2keep v2 deferring a further request too while the guest is
 #                     in its section, until the bound, instead of ending the
 #                     extension (kvm.ecs_slice_revoke=N, host-patches/0009)
+#              v2untold v2 not shown to the guest, which so never gives an
+#                     extension back (kvm.ecs_slice_tell_guest=N,
+#                     host-patches/0017): the give-back exits' cost
 #              offrr, v2rr off and v2 with directed yield choosing
 #                     round-robin, not preferring a vCPU preempted in its
 #                     section (kvm.ecs_dy_prefer=N, host-patches/0016)
@@ -101,6 +104,7 @@ any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
 revoke_param=/sys/module/kvm/parameters/ecs_slice_revoke
 dy_prefer_param=/sys/module/kvm/parameters/ecs_dy_prefer
+tell_guest_param=/sys/module/kvm/parameters/ecs_slice_tell_guest
 # Seconds without a new snapshot after which the test L2 counts as dead.
 SNAPSHOT_SILENCE=60
 # Counters of the per-VM KVM debugfs that a phase's samples carry.
@@ -130,7 +134,7 @@ fi
 arm_set() {
 	# Every KVM knob back to its default (param:value), off first.
 	for _pv in $ECS_SLICE_KNOB:0 $any_exit_param:N $lazy_only_param:N $revoke_param:Y \
-		$dy_prefer_param:Y; do
+		$dy_prefer_param:Y $tell_guest_param:Y; do
 		_p=${_pv%:*} _v=${_pv##*:}
 		[ -f "$_p" ] || continue
 		read -r _cur < "$_p"
@@ -144,6 +148,7 @@ arm_set() {
 	v2any) echo Y > $any_exit_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	v2lazy) echo Y > $lazy_only_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	v2keep) echo N > $revoke_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
+	v2untold) echo N > $tell_guest_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	offrr) echo N > $dy_prefer_param ;;
 	v2rr) echo N > $dy_prefer_param && echo "$slice_us" > $ECS_SLICE_KNOB ;;
 	*) echo "paired_l1: unknown arm '$1'" >&2; exit 2 ;;
