@@ -339,14 +339,23 @@ def t975(df):
     return T975[min(k for k in T975 if k >= df)] if df <= 120 else 1.960
 
 
+def log_ratio_spread(pairs):
+    """The blocks' log ratios, their mean and standard deviation (None
+    with fewer than two usable blocks)."""
+    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+    if len(logs) < 2:
+        return None
+    mu = sum(logs) / len(logs)
+    return logs, mu, math.sqrt(sum((x - mu) ** 2 for x in logs) / (len(logs) - 1))
+
+
 def t_interval(pairs):
     """Student's t 95% interval of the geometric mean of the blocks'
     ratios, from their log ratios."""
-    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
-    if len(logs) < 2 or len(logs) < len(pairs):
+    spread = log_ratio_spread(pairs)
+    if spread is None or len(spread[0]) < len(pairs):
         return None
-    mu = sum(logs) / len(logs)
-    sd = math.sqrt(sum((x - mu) ** 2 for x in logs) / (len(logs) - 1))
+    logs, mu, sd = spread
     half = t975(len(logs) - 1) * sd / math.sqrt(len(logs))
     return math.exp(mu - half), math.exp(mu + half)
 
@@ -379,12 +388,10 @@ def verdict(ci, lower_is_better=False):
 def blocks_needed(pairs):
     """Blocks that the spread of the log ratios would need for a 95% CI
     half-width of 5%."""
-    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
-    if len(logs) < 2:
+    spread = log_ratio_spread(pairs)
+    if spread is None:
         return None
-    mu = sum(logs) / len(logs)
-    sd = math.sqrt(sum((x - mu) ** 2 for x in logs) / (len(logs) - 1))
-    return math.ceil((1.96 * sd / math.log(HELPS_ABOVE)) ** 2)
+    return math.ceil((1.96 * spread[2] / math.log(HELPS_ABOVE)) ** 2)
 
 
 def per_boot(keys, pairs, rng):

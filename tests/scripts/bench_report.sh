@@ -25,14 +25,15 @@
 # shows each boot's ratio and says the pooled interval is too narrow.
 # A pipe ping-pong case (2:1/pipe, "pp" lines instead of "lb") makes 800
 # round trips a second under v1 against off's 1000, each 4x as long: the
-# harm detector says "harms" for both.
+# harm detector says "harms" for both. With six blocks the interval is
+# the hull of the bootstrap's and Student's t, which is wider.
 . "$(dirname "$0")/../lib/ktap.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 19
+ktap_begin 20
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -151,7 +152,8 @@ if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	sed 's/^/# /' "$tmp/report.out"
 	ktap_fail report-runs "paired-report.py failed"
 	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us pipe-harm-detected samples-json older-run-stats host-load \
-		boots-disagree-flagged workload-named-by-any-boot garbled-snapshot-dropped; do
+		percentile-needs-samples virtual-time-unflagged-resets-named \
+		boots-disagree-flagged workload-named-by-any-boot garbled-snapshot-dropped few-blocks-t-interval; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -281,4 +283,23 @@ awk '/^=== level 2:1\/mutex$/ { m = 1 } /^=== level 2:1\/mutex end$/ { m = 0; pr
 ktap_check garbled-snapshot-dropped sh -c "grep -q 'level 2:1/mutex: 5 complete blocks' '$tmp/garbled.out' &&
 	grep -q 'console has 1 splat lines .*soft lockup' '$tmp/garbled.out' &&
 	grep -q 'level 2:1/spinlock: 6 complete blocks' '$tmp/garbled.out'"
+
+# Six blocks whose ratios are those of an A/A pair that read "harms"
+# against itself by the percentile bootstrap alone (run
+# 20261207T180315Z-354811e): its interval [0.877, 0.946] lies below
+# 0.95, Student's t over the same log ratios gives [0.867, 0.967], and
+# the verdict comes from the hull of the two: inconclusive.
+ktap_check few-blocks-t-interval /usr/bin/python3 -c '
+import importlib.util, random, sys
+spec = importlib.util.spec_from_file_location("report", sys.argv[1])
+r = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(r)
+pairs = [(40.7, 38.5), (40.6, 38.6), (43.5, 36.2), (42.4, 38.4), (40.9, 39.1), (43.2, 39.3)]
+boot = r.bootstrap(pairs, r.mean_log_ratio, random.Random(r.BOOTSTRAP_SEED))
+t = r.t_interval(pairs)
+est, ci = r.estimate(pairs, r.mean_log_ratio, random.Random(r.BOOTSTRAP_SEED))
+assert boot[1] < 0.95 and r.verdict(boot) == "harms", boot
+assert abs(t[0] - 0.867) < 0.001 and abs(t[1] - 0.967) < 0.001, t
+assert ci == (min(boot[0], t[0]), max(boot[1], t[1])), (ci, boot, t)
+assert r.verdict(ci) == "inconclusive", ci' "$report"
 ktap_end
