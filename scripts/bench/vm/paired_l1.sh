@@ -34,9 +34,9 @@
 #              v2keep v2 deferring a further request too while the guest is
 #                     in its section, until the bound, instead of ending the
 #                     extension (kvm.ecs_slice_revoke=N, host-patches/0009)
-#              v2untold v2 not shown to the guest, which so never gives an
-#                     extension back (kvm.ecs_slice_tell_guest=N,
-#                     host-patches/0017): the give-back exits' cost
+#              v2untold v2 without telling the guest, so that it never
+#                     gives an extension back (kvm.ecs_slice_tell_guest=N,
+#                     host-patches/0017): what the give-backs cost
 #              offrr, v2rr off and v2 with directed yield choosing
 #                     round-robin, not preferring a vCPU preempted in its
 #                     section (kvm.ecs_dy_prefer=N, host-patches/0016)
