@@ -339,10 +339,15 @@ def t975(df):
     return T975[min(k for k in T975 if k >= df)] if df <= 120 else 1.960
 
 
+def log_ratios(pairs):
+    """log(arm / reference) of every block where both are positive."""
+    return [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+
+
 def log_ratio_spread(pairs):
     """The blocks' log ratios, their mean and standard deviation (None
     with fewer than two usable blocks)."""
-    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+    logs = log_ratios(pairs)
     if len(logs) < 2:
         return None
     mu = sum(logs) / len(logs)
@@ -361,7 +366,7 @@ def t_interval(pairs):
 
 
 def mean_log_ratio(pairs):
-    logs = [math.log(a / r) for r, a in pairs if r and a and r > 0 and a > 0]
+    logs = log_ratios(pairs)
     return math.exp(sum(logs) / len(logs)) if len(logs) == len(pairs) and logs else None
 
 
