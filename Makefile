@@ -168,11 +168,10 @@ campaign: images
 # scripts/bench/paired.sh. Both run the L1 in deterministic virtual time
 # (--icount 5: host load moves no phase; an A/A pair there gave 1.005
 # [0.990, 1.019] over 72 blocks, run 20261207T162947Z-4df03fd). bench is
-# off against v2 at 1:1 (the negative control), 2:1 and 4:1, a
-# spinlock, a mutex and the pipe ping-pong (the harm detector), two L1
-# boots of 4 blocks each: 8 blocks per case, where a case at 2:1 needs
-# about 6 for +-5%. It took 50 minutes in run 20261207T163129Z-4df03fd
-# (docs/benchmarks.md).
+# off, v2 and v2 without the give-back (v2untold) at 1:1 (the negative
+# control), 2:1 and 4:1, a spinlock, a mutex and the pipe ping-pong (the
+# harm detector), one Williams design of 6 blocks in one L1 boot, where a
+# spinlock case at 2:1 needs about 6 for +-5% (docs/benchmarks.md).
 # bench-quick is the spinlock and the mutex at 2:1, 4 blocks in one
 # boot: 4.4 minutes with the images' rebuild (run
 # 20261207T170616Z-a409bd2). Other arms (v2keep,
@@ -180,7 +179,7 @@ campaign: images
 # blocks through BENCH_ARGS; blocks are whole Williams designs (2 rows
 # for two arms, 6 for three). The slice (--slice-us, default 4000) is
 # scaled for TCG as in bench-host.
-BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2" --blocks 4 --boots 2 --icount 5 \
+BENCH_ARGS ?= --levels "1:1 2:1 4:1" --arms "off v2 v2untold" --blocks 6 --boots 1 --icount 5 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000" --pipe 1
 BENCH_QUICK_ARGS ?= --levels 2:1 --arms "off v2" --blocks 4 --boots 1 --icount 5 \
 	--lockbench "lock=0 hold=500 think=5000;lock=1 hold=500 think=5000"
