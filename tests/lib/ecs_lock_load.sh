@@ -8,12 +8,40 @@
 # 2 s on one vCPU while the other vCPU spins, i.e. a guest that does not
 # leave its critical section. KTAP; prints the give-backs each vCPU wrote
 # when it found an extension granted at the end of a section.
+#
+#   ecs_lock_load.sh [SECONDS]         as above
+#   ecs_lock_load.sh --pipe [SECONDS]  a pipe ping-pong across the vCPUs
+#                                      instead (pipe_pingpong: every
+#                                      round trip takes the pipes' mutexes
+#                                      in system calls), booted with
+#                                      kvm_ecs.give_back_at_user=1, which
+#                                      must then read Y
 . /ecs/tests/lib/ktap.sh
 shim=/ecs/modules/ecs.ko
 dir=/sys/kernel/debug/ecs
+pipe=
+[ "${1:-}" = --pipe ] && pipe=1 && shift
 seconds=${1:-8}
 field() { sed -n "s/^$1: //p" $dir/state; }
 give_back_sum() { awk '/^cpu/ { s += $6 } END { print s + 0 }' $dir/cpus; }
+
+if [ -n "$pipe" ]; then
+	ktap_begin 4
+	ktap_check give-back-at-user-set grep -qx Y /sys/module/kvm_ecs/parameters/give_back_at_user
+	ktap_check shim-enabled sh -c "insmod $shim && [ \"\$(sed -n 's/^state: //p' $dir/state)\" = enabled ]"
+	/ecs/bin/pipe_pingpong /tmp/pipe.stats 1 &
+	pinger=$!
+	sleep "$seconds"
+	kill $pinger
+	wait $pinger
+	ktap_info "pipe_pingpong: $(grep roundtrips /tmp/pipe.stats)"
+	ktap_check pipe-pingpong-ran [ "$(sed -n 's/^roundtrips //p' /tmp/pipe.stats)" -gt 0 ]
+	sed 's/^/# /' $dir/cpus
+	ktap_info "give-backs at the return to user mode, summed over the vCPUs: $(give_back_sum)"
+	ktap_check guest-gave-back-at-user [ "$(give_back_sum)" -gt 0 ]
+	rmmod ecs
+	ktap_end
+fi
 
 ktap_begin 5
 ktap_check shim-enabled sh -c "insmod $shim && [ \"\$(sed -n 's/^state: //p' $dir/state)\" = enabled ]"

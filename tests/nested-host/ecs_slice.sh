@@ -7,7 +7,9 @@
 # under a lock-heavy load gets extensions, most of which end with the
 # guest out of its section; a section held for 2 s is still
 # preempted; no extension outlasts the bound plus the slack of TCG's late
-# timers (tests/lib/nested.sh, l2_extension_run); 0 turns it off again.
+# timers (tests/lib/nested.sh, l2_extension_run); an L2 that gives its
+# extensions back at the return to user mode (kvm_ecs.give_back_at_user)
+# does give them back; 0 turns it off again.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
@@ -16,7 +18,7 @@ ecs_slice_require
 knob=$ECS_SLICE_KNOB
 slice_us=1000
 bad_values="4 10001 4294967295 -1 x"
-ktap_begin $(($(echo $bad_values | wc -w) + 10))
+ktap_begin $(($(echo $bad_values | wc -w) + 12))
 ktap_check off-by-default [ "$(cat $knob)" = 0 ]
 for v in $bad_values; do
 	ktap_mark "rejects-$v"
@@ -33,6 +35,7 @@ done
 ecs_slice_check slice-set $slice_us
 
 l2_extension_run l2-slice $slice_us
+l2_give_back_at_user_run l2-give-back-at-user
 ecs_slice_check slice-off 0
 l1_host_clean
 ktap_end
