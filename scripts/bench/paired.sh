@@ -11,7 +11,8 @@
 #                           [--blocks N] [--boots N] [--phase S]
 #                           [--warmup S] [--lockbench PARAMS]
 #                           [--slice-us US] [--rcu PARAMS] [--rseq PARAMS]
-#                           [--pipe PAIRS] [--pause-filter COUNT:THRESH]
+#                           [--pipe PAIRS] [--give-back unlock|user]
+#                           [--pause-filter COUNT:THRESH]
 #                           [--icount SHIFT] [--out DIR] [--report-only DIR]
 #
 #   --levels L     overcommit levels (1:1, 2:1, 4:1, 4:1-1vm on a 1-vCPU
@@ -48,6 +49,12 @@
 #   --pipe PAIRS   one more case per level: PAIRS pairs of threads
 #                  ping-ponging a byte through pipes across the test L2's
 #                  vCPUs (pipe_pingpong, the harm detector; off by default)
+#   --give-back W  where the test L2 gives an extension back (the guest's
+#                  kvm_ecs.give_back_at_user, guest-patches/0014): unlock
+#                  at the unlock that leaves its last section (the
+#                  default), user at the vCPU's next return to user mode,
+#                  for the whole run: compare the v2 arms' ratios of two
+#                  runs
 #   --pause-filter COUNT:THRESH
 #                  the L1's KVM takes PAUSE exits from its L2s
 #                  (kvm_amd.pause_filter_count and pause_filter_thresh, 1 to
@@ -88,6 +95,7 @@ slice_us=4000
 rcu=
 rseq=
 pipe=
+give_back=unlock
 pause_filter=
 icount=
 out=
@@ -105,6 +113,7 @@ while [ $# -gt 0 ]; do
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
 	--pipe) pipe=$2; shift 2 ;;
+	--give-back) give_back=$2; shift 2 ;;
 	--pause-filter) pause_filter=$2; shift 2 ;;
 	--icount) icount=$2; shift 2 ;;
 	*) bench_option bench "$1" "${2-}"; shift 2 ;;
@@ -117,6 +126,7 @@ for n in "$blocks" "$boots" "$phase" "$warmup" "$slice_us"; do
 done
 slice_us_valid bench "$slice_us"
 case $pipe in '' | [1-9] | [1-5][0-9] | 6[0-4]) ;; *) echo "bench: --pipe wants 1-64 pairs, got '$pipe'" >&2; exit 2 ;; esac
+case $give_back in unlock | user) ;; *) echo "bench: --give-back wants unlock or user, got '$give_back'" >&2; exit 2 ;; esac
 l1_smp=
 for l in $levels; do
 	case $l in
@@ -188,7 +198,7 @@ blocks=$(((blocks + nsq - 1) / nsq * nsq))
 out=$(bench_dir bench "$out") || exit
 bench_meta "$out/meta.json" build_key="$(kernel_key default)" levels@="$levels" arms@="$arms" \
 	blocks_per_boot:="$blocks" boots:="$boots" phase_s:="$phase" warmup_s:="$warmup" \
-	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" pipe="$pipe" l1_vcpus:="$l1_smp" l1_tcg_threads="$l1_threads" icount="${icount:-off}" \
+	lockbench="$lockbench" slice_us:="$slice_us" rcu="$rcu" rseq="$rseq" pipe="$pipe" give_back="$give_back" l1_vcpus:="$l1_smp" l1_tcg_threads="$l1_threads" icount="${icount:-off}" \
 	pause_filter="$pause_filter" \
 	accel=tcg || exit 1
 
@@ -308,7 +318,7 @@ while [ $good -lt "$boots" ]; do
 		--timeout "$timeout" -- /ecs/bench/paired_l1.sh --levels "$levels" --arms "$arms" \
 		--order "$order" --phase "$phase" --warmup "$warmup" --gap "$switch_gap" \
 		--lockbench "$lockbench" \
-		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} ${pipe:+--pipe "$pipe"} > /dev/null 2> "$out/boot-$boot.err" &
+		--slice-us "$slice_us" ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} ${pipe:+--pipe "$pipe"} --give-back "$give_back" > /dev/null 2> "$out/boot-$boot.err" &
 	vm_pid=$!
 	follow_boot "$out/boot-$boot/ktap.log" "$out/boot-$boot/host.log"
 	wait "$vm_pid"

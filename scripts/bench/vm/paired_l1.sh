@@ -11,6 +11,7 @@
 #                --order "0 1 2;1 2 0;..." --phase S --warmup S --gap N
 #                [--lockbench "lock=0 hold=500 think=5000;lock=1 ..."]
 #                [--slice-us US] [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS]
+#                [--give-back unlock|user]
 #
 #   levels     1:1  a 1-vCPU L2 alone on the L1's CPU (negative control)
 #              2:1  a 2-vCPU L2
@@ -57,6 +58,8 @@
 #   pipe       after the lock benchmark's cases, one more case per level:
 #              PAIRS pairs of pipe_pingpong threads alone in the test L2
 #              (lockbench_load.sh --pipe)
+#   give-back  where the test L2 gives an extension back: unlock (its
+#              default) or user (lockbench_load.sh --give-back-at-user)
 #
 # Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
 # samples of this L1 around each phase, then the L2s' output prefixed
@@ -75,6 +78,7 @@ slice_us=4000
 rcu=
 rseq=
 pipe=
+give_back=unlock
 while [ $# -gt 0 ]; do
 	case $1 in
 	--levels) levels=$2; shift 2 ;;
@@ -88,12 +92,14 @@ while [ $# -gt 0 ]; do
 	--rcu) rcu=$2; shift 2 ;;
 	--rseq) rseq=$2; shift 2 ;;
 	--pipe) pipe=$2; shift 2 ;;
+	--give-back) give_back=$2; shift 2 ;;
 	*) echo "paired_l1: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 for n in "$phase" "$warmup"; do
 	case $n in '' | *[!0-9]* | 0) echo "paired_l1: --phase and --warmup want positive numbers, got '$phase' and '$warmup'" >&2; exit 2 ;; esac
 done
+case $give_back in unlock | user) ;; *) echo "paired_l1: --give-back wants unlock or user, got '$give_back'" >&2; exit 2 ;; esac
 case $gap in '' | *[!0-9]* | 0 | 1) echo "paired_l1: --gap wants at least 2 snapshots, got '$gap'" >&2; exit 2 ;; esac
 # Phases per case: the warm-up and every arm of every row. The test L2
 # runs them on its own clock (lockbench_load.sh): phase k starts gap
@@ -271,6 +277,7 @@ run_case() {
 	fi
 	workload=
 	[ "$lock" != pipe ] || workload="--pipe $pipe"
+	[ "$give_back" = unlock ] || workload="$workload --give-back-at-user"
 	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp ${pin:+--pin $pin} --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
