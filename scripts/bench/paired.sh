@@ -33,7 +33,9 @@
 #                  for an odd K)
 #   --boots N      L1 boots (default 1)
 #   --phase S      measured seconds per phase (default 8)
-#   --warmup S     discarded seconds before the first block (default 10)
+#   --warmup S     seconds of the discarded warm-up's first phase (default
+#                  10); the warm-up then runs the other arms too, a phase
+#                  each, so that no measured phase precedes a switch
 #   --lockbench P  ecs_lockbench parameters, several sets separated by ";"
 #                  each run at every level (default "lock=0 hold=500
 #                  think=5000"; "" with --pipe: the pipe cases alone)
@@ -303,7 +305,7 @@ while [ $good -lt "$boots" ]; do
 	# (run 20261206T135814Z-559da58), and 2.0-2.7 s at 2:1 while it printed
 	# every counter (run 20261207T123516Z-f7676bd); at 8 s each, a case is
 	# an L2 boot (about 60 s) and its snapshots.
-	snapshots=$((switch_gap + warmup + blocks * narms * (phase + switch_gap)))
+	snapshots=$((switch_gap + warmup + (blocks * narms + narms - 1) * (phase + switch_gap)))
 	l2_timeout=$((snapshots * 8 + 400))
 	nworkloads=$(echo "$lockbench" | tr ';' '\n' | grep -c .)
 	[ -z "$pipe" ] || nworkloads=$((nworkloads + 1))
