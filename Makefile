@@ -172,9 +172,10 @@ campaign: images
 # control), 2:1 and 4:1, a spinlock, a mutex and the pipe ping-pong (the
 # harm detector), one Williams design of 6 blocks in one L1 boot, where a
 # spinlock case at 2:1 needs about 6 for +-5% (docs/benchmarks.md).
+# make bench took 41 minutes in run 20261207T222644Z-7696679, before the
+# warm-up ran every arm (two more phases a case).
 # bench-quick is the spinlock and the mutex at 2:1, 4 blocks in one
-# boot: 4.4 minutes with the images' rebuild (run
-# 20261207T170616Z-a409bd2). Other arms (v2keep,
+# boot: 4.5 minutes (run 20261207T233932Z-6fa892e). Other arms (v2keep,
 # v2any, v2lazy, an A/A "off off"), host time (no --icount) and more
 # blocks through BENCH_ARGS; blocks are whole Williams designs (2 rows
 # for two arms, 6 for three). The slice (--slice-us, default 4000) is

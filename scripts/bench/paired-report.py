@@ -5,7 +5,7 @@ snapshots and the L1's samples, per-block log ratios of every arm to the
 first, cluster-bootstrap confidence intervals over blocks, and the verdicts
 of docs/benchmarks.md ("Pre-registered verdict rules").
 
-    paired-report.py DIR
+    paired-report.py [--from-block N] DIR
 
 Reads DIR/meta.json, DIR/boot-*/ktap.log and, where the run recorded
 them, DIR/boot-*/host.log (the host's load and the L1's CPU time per
@@ -14,7 +14,10 @@ phase), DIR/summary.json, DIR/report.txt (also printed) and DIR/ratios.png,
 DIR/wait-cdf.png when matplotlib is there. DIR may be of an older run: its
 arms count and v1 (the ecs_host policy module, since removed) are reported
 like any other, its policy arguments are printed, and a KVM stat that a
-run's kernel did not have counts as 0.
+run's kernel did not have counts as 0. --from-block N (default 1) leaves
+out each boot's blocks before N as well as the warm-up: a sensitivity
+report of a run whose warm-up did not run every arm (docs/benchmarks.md,
+"The first phase of a case"); the report says so in its header.
 """
 
 import json
@@ -604,10 +607,15 @@ def main():
     if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    from_block = 1
+    if len(args) == 3 and args[0] == "--from-block" and args[1].isdigit() and int(args[1]) >= 1:
+        from_block = int(args[1])
+        args = args[2:]
+    if len(args) != 1:
         print(__doc__.strip(), file=sys.stderr)
         sys.exit(2)
-    out = Path(sys.argv[1])
+    out = Path(args[0])
     meta = json.loads((out / "meta.json").read_text())
     # paired.sh names each boot of a 2-vCPU L1 that reset and was replaced.
     resets_file = out / "l1-resets"
@@ -646,7 +654,7 @@ def main():
                     m["throughput_per_l1_cpu"] = m["throughput"] / h["l1_vcpu_cpus"]
                 samples.append({"boot": boot, "level": name, **{k: v for k, v in phase.items() if k != "l1"},
                                 "metrics": m})
-                if m is None or phase["block"] == 0:
+                if m is None or phase["block"] < from_block:
                     continue
                 blocks.setdefault(name, {}).setdefault((boot, phase["block"]), {})[phase["arm_index"]] = m
     (out / "samples.json").write_text(json.dumps({"meta": meta, "phases": samples}, indent=1))
@@ -669,7 +677,9 @@ def main():
                                   else "none (no pause filter: spinning L2 vCPUs reach directed yield only"
                                        " through PV yields)"),
              ""]
-    summary = {"meta": meta, "labels": labels, "levels": {}}
+    if from_block > 1:
+        lines.insert(-1, f"  sensitivity report: each boot's blocks before block {from_block} left out")
+    summary = {"meta": meta, "labels": labels, "levels": {}, "from_block": from_block}
     for name in sorted(blocks, key=lambda n: (n.split("/")[-1], n)):
         lv = blocks.get(name, {})
         complete_keys = sorted(k for k, b in lv.items() if all(i in b for i in range(len(arms))))

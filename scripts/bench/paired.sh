@@ -35,7 +35,8 @@
 #   --phase S      measured seconds per phase (default 8)
 #   --warmup S     seconds of the discarded warm-up's first phase (default
 #                  10); the warm-up then runs the other arms too, a phase
-#                  each, so that no measured phase precedes a switch
+#                  each, so that the first measured phase starts later
+#                  (docs/benchmarks.md, "The first phase of a case")
 #   --lockbench P  ecs_lockbench parameters, several sets separated by ";"
 #                  each run at every level (default "lock=0 hold=500
 #                  think=5000"; "" with --pipe: the pipe cases alone)

@@ -33,7 +33,7 @@ report=$repo/scripts/bench/paired-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ktap_begin 20
+ktap_begin 21
 
 # One boot: four cases, arms off (reference) and v1, 6 blocks of 8 s
 # phases plus a warm-up; case X's v1 runs at FACTOR[X] times off's
@@ -153,7 +153,8 @@ if ! /usr/bin/python3 "$report" "$tmp" > "$tmp/report.out" 2>&1; then
 	ktap_fail report-runs "paired-report.py failed"
 	for t in helps harms no-harm inconclusive warmup-and-incomplete-left-out p99-from-histogram lost-ratio-of-sums rcu-cut-by-phase rseq-stalled-from-512us pipe-harm-detected samples-json older-run-stats host-load \
 		percentile-needs-samples virtual-time-unflagged-resets-named \
-		boots-disagree-flagged workload-named-by-any-boot garbled-snapshot-dropped few-blocks-t-interval; do
+		boots-disagree-flagged workload-named-by-any-boot garbled-snapshot-dropped few-blocks-t-interval \
+		from-block-sensitivity; do
 		ktap_skip "$t" "no report"
 	done
 	ktap_end
@@ -302,4 +303,13 @@ assert boot[1] < 0.95 and r.verdict(boot) == "harms", boot
 assert abs(t[0] - 0.867) < 0.001 and abs(t[1] - 0.967) < 0.001, t
 assert ci == (min(boot[0], t[0]), max(boot[1], t[1])), (ci, boot, t)
 assert r.verdict(ci) == "inconclusive", ci' "$report"
+
+# --from-block 2 leaves block 1 out as well as the warm-up, and says so;
+# --from-block 0 would count the warm-up and is refused.
+mkdir -p "$tmp/from2"
+cp -r "$tmp/meta.json" "$tmp/boot-1" "$tmp/from2/"
+ktap_check from-block-sensitivity sh -c "/usr/bin/python3 '$report' --from-block 2 '$tmp/from2' > '$tmp/from2.out' 2>&1 &&
+	grep -q \"blocks before block 2 left out\" '$tmp/from2.out' &&
+	[ \"\$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[\"levels\"][\"2:1/spinlock\"][\"blocks\"])' '$tmp/from2/summary.json')\" = 5 ] &&
+	! /usr/bin/python3 '$report' --from-block 0 '$tmp/from2' > /dev/null 2>&1"
 ktap_end

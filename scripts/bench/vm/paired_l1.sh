@@ -316,7 +316,7 @@ run_case() {
 	# more. A case's first measured phase, right after a one-arm
 	# warm-up, ran 1.4-1.9 times as fast as the same arm's later phases
 	# in 16 of 65 cases in virtual time, its vCPU threads preempted in
-	# this L1 a tenth as often; the state never outlasted that phase
+	# this L1 a tenth as often; twice it lasted into the second phase
 	# (docs/benchmarks.md, "The first phase of a case"). Then one row of
 	# the order per block, in this function's arguments.
 	_ifs=$IFS
