@@ -52,12 +52,12 @@
 #   --pipe PAIRS   one more case per level: PAIRS pairs of threads
 #                  ping-ponging a byte through pipes across the test L2's
 #                  vCPUs (pipe_pingpong, the harm detector; off by default)
-#   --give-back W  where the test L2 gives an extension back (the guest's
-#                  kvm_ecs.give_back_at_user, guest-patches/0014): unlock
-#                  at the unlock that leaves its last section (the
-#                  default), user at the vCPU's next return to user mode,
-#                  for the whole run: compare the v2 arms' ratios of two
-#                  runs
+#   --give-back W  where the test L2 gives an extension back, for the whole
+#                  run (the guest's kvm_ecs.give_back_at_user,
+#                  guest-patches/0014): "unlock", at the unlock that
+#                  leaves its last section (the default), or "user", at
+#                  the vCPU's next return to user mode; compare the v2
+#                  arms' ratios of two runs
 #   --pause-filter COUNT:THRESH
 #                  the L1's KVM takes PAUSE exits from its L2s
 #                  (kvm_amd.pause_filter_count and pause_filter_thresh, 1 to

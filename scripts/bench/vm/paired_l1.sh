@@ -46,8 +46,9 @@
 #   phase      measured seconds per phase
 #   warmup     seconds of the first of the warm-up's phases, discarded:
 #              one per arm, in the order of the first row, the others
-#              PHASE seconds long, so that every measured phase comes
-#              after the host side has been switched through every arm
+#              PHASE seconds long, so that the first measured phase
+#              starts later (docs/benchmarks.md, "The first phase of a
+#              case")
 #   gap        snapshots between two phases, not measured: the arm is
 #              switched at the first, and must be in place a snapshot
 #              before the next phase starts (scripts/bench/paired.sh)
@@ -105,10 +106,9 @@ done
 case $give_back in unlock | user) ;; *) echo "paired_l1: --give-back wants unlock or user, got '$give_back'" >&2; exit 2 ;; esac
 case $gap in '' | *[!0-9]* | 0 | 1) echo "paired_l1: --gap wants at least 2 snapshots, got '$gap'" >&2; exit 2 ;; esac
 # Phases per case: the warm-up (the first row once more) and every arm of
-# every row. The test L2
-# runs them on its own clock (lockbench_load.sh): phase k starts gap
-# snapshots after phase k - 1 ends, so this script need only switch the
-# arm when a phase ends.
+# every row. The test L2 runs them on its own clock (lockbench_load.sh):
+# phase k starts gap snapshots after phase k - 1 ends, so this script
+# need only switch the arm when a phase ends.
 phases=$(($(echo "${order%%;*}" | wc -w) + $(echo "$order" | tr ';' ' ' | wc -w)))
 any_exit_param=/sys/module/kvm/parameters/ecs_slice_any_exit
 lazy_only_param=/sys/module/kvm/parameters/ecs_slice_lazy_only
