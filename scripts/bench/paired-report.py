@@ -663,8 +663,8 @@ def main():
              f"  arms {' '.join(labels)} (ratios against {labels[0]}); lockbench {meta['lockbench']}; "
              + (f"policy {meta.get('policy_args', '-')}; " if "count" in arms or "v1" in arms else "")
              + f"v2 slice {meta.get('slice_us', '-')} us"
-             + ("; the guest gives extensions back at its next return to user mode"
-                if meta.get("give_back") == "user" else "")
+             + {"user": "; user tasks give extensions back at their next return to user mode",
+                "unlock": "; the guest gives extensions back at the unlock"}.get(meta.get("give_back"), "")
              + f"; {meta['phase_s']} s phases",
              f"  nested TCG figures: a {meta.get('l1_vcpus', 1)}-vCPU L1 under QEMU TCG"
              + (" (one TCG thread: its CPUs take turns)" if meta.get("l1_tcg_threads") == "single"

@@ -54,10 +54,11 @@
 #                  vCPUs (pipe_pingpong, the harm detector; off by default)
 #   --give-back W  where the test L2 gives an extension back, for the whole
 #                  run (the guest's kvm_ecs.give_back_at_user,
-#                  guest-patches/0014): "unlock", at the unlock that
-#                  leaves its last section (the default), or "user", at
-#                  the vCPU's next return to user mode; compare the v2
-#                  arms' ratios of two runs
+#                  guest-patches/0014): "user", a user task at its next
+#                  return to user mode (the default, as in the guest), or
+#                  "unlock", at the unlock that leaves its last section;
+#                  kernel threads give back at the unlock either way.
+#                  Compare the v2 arms' ratios of two runs
 #   --pause-filter COUNT:THRESH
 #                  the L1's KVM takes PAUSE exits from its L2s
 #                  (kvm_amd.pause_filter_count and pause_filter_thresh, 1 to
@@ -98,7 +99,7 @@ slice_us=4000
 rcu=
 rseq=
 pipe=
-give_back=unlock
+give_back=user
 pause_filter=
 icount=
 out=

@@ -255,14 +255,14 @@ l2_extension_run() {
 }
 
 # l2_give_back_at_user_run NAME: with the slice extension on, a 2-vCPU L2
-# booted with kvm_ecs.give_back_at_user=1 (guest-patches/0014) runs a pipe
-# ping-pong (ecs_lock_load.sh --pipe): its give-backs, written at the
-# return to user mode from a user return notifier, must happen, and its
-# console must stay clean. Two results.
+# booted with kvm_ecs.give_back_at_user at its default (1,
+# guest-patches/0014) runs a pipe ping-pong (ecs_lock_load.sh --pipe): its
+# give-backs, written at the return to user mode from a user return
+# notifier, must happen, and its console must stay clean. Two results.
 l2_give_back_at_user_run() {
 	_out=/tmp/$1
 	l2_vm_retry_boot "$1" "$_out" --smp 2 --cpu host,migratable=off \
-		--append "ecs.expect_ecs=1 kvm_ecs.give_back_at_user=1" -- /ecs/tests/lib/ecs_lock_load.sh --pipe 8
+		--append "ecs.expect_ecs=1" -- /ecs/tests/lib/ecs_lock_load.sh --pipe 8
 	_rc=$?
 	sed 's/^/    /' "$_out.ktap"
 	ktap_check "$1-load" [ $_rc = 0 ]

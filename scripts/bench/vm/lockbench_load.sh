@@ -5,7 +5,7 @@
 # scripts/bench/paired-report.py.
 #
 #   lockbench_load.sh [--rcu RCU_MEMBENCH_PARAMS] [--rseq SECTION_US,NOISE_US,SLEEP_US]
-#                     [--pipe PAIRS] [--give-back-at-user]
+#                     [--pipe PAIRS] [--give-back unlock|user]
 #                     WARMUP,PHASE,PHASES,GAP [ECS_LOCKBENCH_PARAM...]
 #
 # RCU_MEMBENCH_PARAMS are separated by commas ("rate=500,sample_every=50"),
@@ -39,23 +39,25 @@
 # module's: alone, because beside the lock benchmark's CPU-bound threads
 # a round trip waited for the guest scheduler (29 a second at 2:1, p99
 # 0.6 s, run 20261207T000119Z-5c7d71a). Exit 1 if a module or a load does
-# not start. --give-back-at-user sets the guest's
-# kvm_ecs.give_back_at_user before the shim loads: an extension is given
-# back at the vCPU's next return to user mode, not at the unlock.
+# not start. --give-back sets the guest's kvm_ecs.give_back_at_user
+# (guest-patches/0014) before the shim loads: "user" (Y, the guest's
+# default), a user task's extension is given back at its return to user
+# mode; "unlock" (N), at the unlock that leaves the last section. Kernel
+# threads give back at the unlock either way.
 rcu=
 rseq=
 pipe=
-give_back_at_user=
+give_back=
 while :; do
 	case ${1:-} in
 	--rcu) rcu=$(echo "$2" | tr ',' ' '); shift 2 ;;
 	--rseq) rseq=$(echo "$2" | tr ',' ' '); shift 2 ;;
 	--pipe) pipe=$2; shift 2 ;;
-	--give-back-at-user) give_back_at_user=1; shift ;;
+	--give-back) give_back=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-usage="usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] [--give-back-at-user] WARMUP,PHASE,PHASES,GAP [ECS_LOCKBENCH_PARAM...]"
+usage="usage: lockbench_load.sh [--rcu PARAMS] [--rseq PARAMS] [--pipe PAIRS] [--give-back unlock|user] WARMUP,PHASE,PHASES,GAP [ECS_LOCKBENCH_PARAM...]"
 schedule=${1:?$usage}
 shift
 IFS=, read -r warmup phase phases gap _extra <<EOF
@@ -106,10 +108,15 @@ snapshot() {
 	[ -z "$rseq" ] || prefixed rs $rseq_stats
 }
 
-if [ -n "$give_back_at_user" ]; then
+if [ -n "$give_back" ]; then
+	case $give_back in
+	unlock) at_user=N ;;
+	user) at_user=Y ;;
+	*) echo "lockbench_load: --give-back wants unlock or user, got '$give_back'" >&2; exit 2 ;;
+	esac
 	give_back_param=/sys/module/kvm_ecs/parameters/give_back_at_user
 	[ -w $give_back_param ] || { echo "lockbench_load: $give_back_param missing: a guest kernel without guest-patches/0014" >&2; exit 1; }
-	echo Y > $give_back_param || exit 1
+	echo $at_user > $give_back_param || exit 1
 	echo "give-back-at-user $(cat $give_back_param)"
 fi
 insmod /ecs/modules/ecs.ko || exit 1

@@ -62,8 +62,8 @@
 #   pipe       after the lock benchmark's cases, one more case per level:
 #              PAIRS pairs of pipe_pingpong threads alone in the test L2
 #              (lockbench_load.sh --pipe)
-#   give-back  where the test L2 gives an extension back: unlock (its
-#              default) or user (lockbench_load.sh --give-back-at-user)
+#   give-back  where the test L2 gives an extension back: user (its
+#              default) or unlock (lockbench_load.sh --give-back)
 #
 # Output: "=== level L/LOCK" sections with "phase ..." lines and "l1 start|end"
 # samples of this L1 around each phase, then the L2s' output prefixed
@@ -82,7 +82,7 @@ slice_us=4000
 rcu=
 rseq=
 pipe=
-give_back=unlock
+give_back=user
 while [ $# -gt 0 ]; do
 	case $1 in
 	--levels) levels=$2; shift 2 ;;
@@ -281,7 +281,7 @@ run_case() {
 	fi
 	workload=
 	[ "$lock" != pipe ] || workload="--pipe $pipe"
-	[ "$give_back" = unlock ] || workload="$workload --give-back-at-user"
+	workload="$workload --give-back $give_back"
 	# shellcheck disable=SC2086 # the workload's and module's parameters are split on purpose
 	l2_vm "test-$tag" "$test_dir" --smp $smp ${pin:+--pin $pin} --cpu host,migratable=off -- \
 		/ecs/bench/lockbench_load.sh ${rcu:+--rcu "$rcu"} ${rseq:+--rseq "$rseq"} $workload \
