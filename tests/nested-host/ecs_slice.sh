@@ -7,9 +7,11 @@
 # under a lock-heavy load gets extensions, most of which end with the
 # guest out of its section; a section held for 2 s is still
 # preempted; no extension outlasts the bound plus the slack of TCG's late
-# timers (tests/lib/nested.sh, l2_extension_run); an L2 that gives its
-# extensions back at the return to user mode (kvm_ecs.give_back_at_user)
-# does give them back; 0 turns it off again.
+# timers (tests/lib/nested.sh, l2_extension_run); its kernel threads give
+# extensions back at their unlocks, although a user task gives them back
+# at its return to user mode (kvm_ecs.give_back_at_user, on by default);
+# an L2 running a pipe ping-pong does give them back there; 0 turns the
+# extension off again.
 . /ecs/tests/lib/ktap.sh
 . /ecs/tests/lib/nested.sh
 
@@ -18,7 +20,7 @@ ecs_slice_require
 knob=$ECS_SLICE_KNOB
 slice_us=1000
 bad_values="4 10001 4294967295 -1 x"
-ktap_begin $(($(echo $bad_values | wc -w) + 12))
+ktap_begin $(($(echo $bad_values | wc -w) + 13))
 ktap_check off-by-default [ "$(cat $knob)" = 0 ]
 for v in $bad_values; do
 	ktap_mark "rejects-$v"
