@@ -228,8 +228,8 @@ EXTENSION_SLACK_NS=$((NUDGE_NS + 10 * 1000000000 / $(ecs_cmdline hz | grep . || 
 # the L2 runs with kvm_ecs.give_back_at_user at its default (on): such
 # threads never return to user mode, and for 16 s the only user-mode
 # code is the script's sleep, modprobe and rmmod, so give-backs left to
-# a return to user mode would number a handful (1565 in the first run
-# of this check, 93f2f95).
+# a return to user mode would number a handful (1565 and 1416 in two
+# runs with the kernel of 93f2f95).
 l2_extension_run() {
 	_samples=/tmp/$1-kvm-stats
 	_out=/tmp/$1
